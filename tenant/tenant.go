@@ -1,0 +1,102 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+)
+
+// ID identifies a tenant. It is an opaque string: tenantkit never parses it,
+// and IDs are compared as typed values, so "0", "" and an all-zero UUID are
+// three different IDs and the empty ID means "no tenant".
+type ID string
+
+// IsZero reports whether id is the empty ID, which never names a tenant.
+func (id ID) IsZero() bool { return id == "" }
+
+// String returns the ID as a plain string.
+func (id ID) String() string { return string(id) }
+
+// Status is the lifecycle state of a tenant.
+type Status string
+
+// Tenant statuses. Only StatusActive tenants are served by Middleware;
+// StatusSuspended answers 403 and any other status is treated as suspended,
+// so an unknown state fails closed.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Tenant is one customer organization as the rest of tenantkit sees it.
+// The zero value is not a tenant: its ID is empty.
+type Tenant struct {
+	ID     ID     `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Plan   string `json:"plan"`
+	Status Status `json:"status"`
+}
+
+// Active reports whether the tenant may be served.
+func (t Tenant) Active() bool { return t.Status == StatusActive }
+
+// ErrNoTenant is returned by Require and by every tenant-scoped operation
+// that is handed a context without a tenant.
+var ErrNoTenant = errors.New("tenant: no tenant in context")
+
+type ctxKey struct{}
+
+type systemKey struct{}
+
+// NewContext returns a copy of ctx that carries t. A Tenant with an empty ID
+// is stored as given, but FromContext and Require treat it as absent.
+func NewContext(ctx context.Context, t Tenant) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
+}
+
+// FromContext returns the tenant carried by ctx. It reports false when ctx
+// has no tenant or the tenant's ID is empty.
+func FromContext(ctx context.Context) (Tenant, bool) {
+	t, ok := ctx.Value(ctxKey{}).(Tenant)
+	if !ok || t.ID.IsZero() {
+		return Tenant{}, false
+	}
+	return t, true
+}
+
+// Require returns the tenant carried by ctx, or ErrNoTenant.
+func Require(ctx context.Context) (Tenant, error) {
+	t, ok := FromContext(ctx)
+	if !ok {
+		return Tenant{}, ErrNoTenant
+	}
+	return t, nil
+}
+
+// IDFromContext returns the ID of the tenant carried by ctx, or the empty ID.
+func IDFromContext(ctx context.Context) ID {
+	t, _ := FromContext(ctx)
+	return t.ID
+}
+
+// WithSystem returns a copy of ctx marked for explicit cross-tenant work
+// (reports, administration). The mark lives only in the returned context and
+// its children: it never leaks into other requests or goroutines. Code that
+// honours it must say so in its documentation; by default tenant-scoped
+// operations still require a tenant.
+func WithSystem(ctx context.Context) context.Context {
+	return context.WithValue(ctx, systemKey{}, true)
+}
+
+// IsSystem reports whether ctx was marked by WithSystem.
+func IsSystem(ctx context.Context) bool {
+	v, _ := ctx.Value(systemKey{}).(bool)
+	return v
+}
+
+// Detach returns a context for work that outlives the request (a goroutine, a
+// job): it keeps the tenant and values of ctx but not its cancellation or
+// deadline. It is context.WithoutCancel under a name that says why.
+func Detach(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
