@@ -1,0 +1,77 @@
+package ratelimit
+
+import (
+	"context"
+	"time"
+)
+
+// Limit is a rate: Rate units per Period, with up to Burst units admitted at
+// once. Burst 0 means Burst = Rate. See the package doc for exact semantics.
+type Limit struct {
+	Name   string        // policy name shown in RateLimit-Policy, e.g. "basic"
+	Rate   int           // units per Period; must be > 0
+	Period time.Duration // must be > 0
+	Burst  int           // 0 means Rate
+}
+
+// Result is the outcome of one decision against a Limit.
+type Result struct {
+	Allowed    bool
+	Limit      Limit
+	Remaining  int           // units that could be taken right now after this decision
+	RetryAfter time.Duration // when denied: wait this long and the same request is admitted; 0 when allowed
+	ResetAfter time.Duration // time until the limit is fully replenished
+}
+
+// QuotaPeriod is the calendar period of a Quota.
+type QuotaPeriod uint8
+
+// Quota periods.
+const (
+	Day QuotaPeriod = iota + 1
+	Month
+)
+
+// Quota is a calendar counter (daily or monthly, in a time zone) counted with
+// every admitted decision. Max 0 counts without enforcing.
+type Quota struct {
+	Name     string // e.g. "api_calls"
+	Period   QuotaPeriod
+	Max      int64          // 0: count only
+	Location *time.Location // calendar time zone; nil means UTC
+}
+
+// QuotaResult is the state of one Quota after a decision.
+type QuotaResult struct {
+	Quota   Quota
+	Used    int64     // units counted in the current period, including this decision when admitted
+	Allowed bool      // false when this decision would exceed Max
+	ResetAt time.Time // start of the next period
+}
+
+// Request asks a Store to take N units for Key against Limit and, in the same
+// atomic step, to count them against each Quota. The decision is
+// all-or-nothing: when the limit or any enforcing quota denies, nothing is
+// consumed or counted.
+type Request struct {
+	Key    string
+	Limit  Limit
+	N      int // units to take; 0 means 1
+	Quotas []Quota
+}
+
+// Decision is what a Store answers for a Request. Quotas is in the order of
+// Request.Quotas; implementations may reuse the caller-provided slice in
+// Decision.Quotas to avoid allocating.
+type Decision struct {
+	Result
+	Quotas []QuotaResult
+}
+
+// Store decides requests atomically. Implementations are safe for concurrent
+// use and exact under concurrency: across any number of goroutines (and, for
+// shared stores, processes) no more than the limit is ever admitted.
+type Store interface {
+	// Take decides req at the store's notion of now and fills d.
+	Take(ctx context.Context, req *Request, d *Decision) error
+}
