@@ -60,17 +60,38 @@ type Request struct {
 	Quotas []Quota
 }
 
+// Decision semantics every Store follows (internal/ratelimittest holds them):
+//   - Allowed is true only when the limit and every enforcing quota admit.
+//   - Remaining and ResetAfter describe the Limit (never a quota) after the
+//     decision; a denial consumes nothing.
+//   - RetryAfter, when denied, is the exact (nanosecond ceiling) wait after
+//     which the same request is admitted if nothing else is taken meanwhile:
+//     the larger of the limit's wait and, for each denying quota, the time
+//     until its ResetAt.
+//   - QuotaResult.Used counts this decision only when it was admitted;
+//     QuotaResult.Allowed is evaluated for each quota on its own.
+//
 // Decision is what a Store answers for a Request. Quotas is in the order of
 // Request.Quotas; implementations may reuse the caller-provided slice in
 // Decision.Quotas to avoid allocating.
 type Decision struct {
 	Result
 	Quotas []QuotaResult
+
+	// Degraded reports that the decision was made by a fallback (for
+	// example a per-instance limiter while a shared backend is down) and
+	// is therefore approximate. Stores that never degrade leave it false.
+	Degraded bool
 }
 
 // Store decides requests atomically. Implementations are safe for concurrent
 // use and exact under concurrency: across any number of goroutines (and, for
 // shared stores, processes) no more than the limit is ever admitted.
+//
+// Take returns an error wrapping ErrInvalid when req fails Request.Validate
+// (nothing is consumed), and an error wrapping ErrUnavailable when the
+// backend could not decide; then d is meaningless and the Limiter applies its
+// FailPolicy.
 type Store interface {
 	// Take decides req at the store's notion of now and fills d.
 	Take(ctx context.Context, req *Request, d *Decision) error

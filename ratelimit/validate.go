@@ -1,0 +1,115 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalid is wrapped by every error about a malformed Limit, Quota or
+// Request. Such a request is never admitted and nothing is consumed.
+var ErrInvalid = errors.New("ratelimit: invalid request")
+
+// ErrUnavailable is wrapped by a Store's error when its backend could not
+// decide (timeout, connection refused, open circuit breaker). The Limiter
+// answers such errors with its FailPolicy.
+var ErrUnavailable = errors.New("ratelimit: store unavailable")
+
+// maxWindow bounds Burst × Period / Rate so that every instant a decision
+// computes fits in int64 nanoseconds.
+const maxWindow = 100 * 365 * 24 * time.Hour
+
+// Validate reports whether l is a usable limit: Rate > 0, Period > 0,
+// Burst >= 0, an emission interval (Period/Rate) of at least one nanosecond,
+// and a burst window (Burst × Period / Rate) of at most 100 years.
+func (l Limit) Validate() error {
+	switch {
+	case l.Rate <= 0:
+		return fmt.Errorf("%w: limit %q: rate %d must be > 0", ErrInvalid, l.Name, l.Rate)
+	case l.Period <= 0:
+		return fmt.Errorf("%w: limit %q: period %v must be > 0", ErrInvalid, l.Name, l.Period)
+	case l.Burst < 0:
+		return fmt.Errorf("%w: limit %q: burst %d must be >= 0", ErrInvalid, l.Name, l.Burst)
+	case int64(l.Period) < int64(l.Rate):
+		return fmt.Errorf("%w: limit %q: %d per %v is faster than one per nanosecond", ErrInvalid, l.Name, l.Rate, l.Period)
+	}
+	// Burst window = burst × period / rate, checked without overflow.
+	if int64(l.burst()) > int64(maxWindow)/int64(l.Period)*int64(l.Rate) {
+		return fmt.Errorf("%w: limit %q: burst window of %d per %v over burst %d exceeds 100 years", ErrInvalid, l.Name, l.Rate, l.Period, l.burst())
+	}
+	return nil
+}
+
+// burst returns the effective burst: Burst, or Rate when Burst is 0.
+func (l Limit) burst() int {
+	if l.Burst == 0 {
+		return l.Rate
+	}
+	return l.Burst
+}
+
+// EffectiveBurst returns Burst, or Rate when Burst is 0.
+func (l Limit) EffectiveBurst() int { return l.burst() }
+
+// Validate reports whether q is a usable quota: Period is Day or Month and
+// Max >= 0.
+func (q Quota) Validate() error {
+	if q.Period != Day && q.Period != Month {
+		return fmt.Errorf("%w: quota %q: unknown period %d", ErrInvalid, q.Name, q.Period)
+	}
+	if q.Max < 0 {
+		return fmt.Errorf("%w: quota %q: max %d must be >= 0", ErrInvalid, q.Name, q.Max)
+	}
+	return nil
+}
+
+// Units returns the number of units r asks for: N, or 1 when N is 0.
+func (r *Request) Units() int {
+	if r.N == 0 {
+		return 1
+	}
+	return r.N
+}
+
+// Validate reports whether r can ever be decided: its Limit and Quotas are
+// valid, N >= 0, N does not exceed the burst (such a request could never be
+// admitted, so it is an error rather than a denial with no useful
+// RetryAfter), and N does not exceed the Max of any enforcing quota.
+func (r *Request) Validate() error {
+	if err := r.Limit.Validate(); err != nil {
+		return err
+	}
+	if r.N < 0 {
+		return fmt.Errorf("%w: key %q: n %d must be >= 0", ErrInvalid, r.Key, r.N)
+	}
+	n := r.Units()
+	if n > r.Limit.burst() {
+		return fmt.Errorf("%w: key %q: n %d exceeds burst %d of limit %q", ErrInvalid, r.Key, n, r.Limit.burst(), r.Limit.Name)
+	}
+	for _, q := range r.Quotas {
+		if err := q.Validate(); err != nil {
+			return err
+		}
+		if q.Max > 0 && int64(n) > q.Max {
+			return fmt.Errorf("%w: key %q: n %d exceeds max %d of quota %q", ErrInvalid, r.Key, n, q.Max, q.Name)
+		}
+	}
+	return nil
+}
+
+// PeriodBounds returns the start of the calendar period of q that contains
+// t and the start of the next one, in q's Location (UTC when nil). Days
+// start at local midnight and months on the 1st at local midnight;
+// time.Date normalizes days that a DST change makes 23 or 25 hours long.
+func (q Quota) PeriodBounds(t time.Time) (start, next time.Time) {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	lt := t.In(loc)
+	y, m, d := lt.Date()
+	if q.Period == Month {
+		return time.Date(y, m, 1, 0, 0, 0, 0, loc), time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
