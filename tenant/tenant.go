@@ -57,11 +57,25 @@ func NewContext(ctx context.Context, t Tenant) context.Context {
 // FromContext returns the tenant carried by ctx. It reports false when ctx
 // has no tenant or the tenant's ID is empty.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	t, ok := ctx.Value(ctxKey{}).(Tenant)
-	if !ok || t.ID.IsZero() {
+	var t Tenant
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case Tenant:
+		t = v
+	case *Tenant: // stored by Middleware from an immutable cache entry
+		if v != nil {
+			t = *v
+		}
+	}
+	if t.ID.IsZero() {
 		return Tenant{}, false
 	}
 	return t, true
+}
+
+// newContextShared stores a pointer to a tenant that nobody mutates (a Cache
+// entry), which saves copying the Tenant to the heap on every request.
+func newContextShared(ctx context.Context, t *Tenant) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
 }
 
 // Require returns the tenant carried by ctx, or ErrNoTenant.

@@ -1,0 +1,252 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrNotFound is returned by a Directory for a key that names no tenant.
+// Directories may wrap it; test with errors.Is.
+var ErrNotFound = errors.New("tenant: unknown tenant")
+
+// Directory looks tenants up by the key a Resolver produced (a slug, an ID,
+// whatever the application chose). Lookup returns an error wrapping
+// ErrNotFound for an unknown key; any other error means the directory could
+// not answer and Middleware fails closed with 503. Implementations must be
+// safe for concurrent use.
+type Directory interface {
+	Lookup(ctx context.Context, key string) (Tenant, error)
+}
+
+// DirectoryFunc adapts a function to a Directory.
+type DirectoryFunc func(ctx context.Context, key string) (Tenant, error)
+
+// Lookup calls f(ctx, key).
+func (f DirectoryFunc) Lookup(ctx context.Context, key string) (Tenant, error) { return f(ctx, key) }
+
+// CacheOptions configures a Cache. The zero value, like a nil pointer, means
+// every default.
+type CacheOptions struct {
+	// TTL is how long a found tenant is served from the cache. Default 30s.
+	// A tenant suspended in the directory keeps being served as active by
+	// this cache for up to TTL unless Invalidate is called.
+	TTL time.Duration
+	// NegativeTTL is how long an unknown key (ErrNotFound) is remembered, so
+	// a flood of requests for a bad key does not reach the directory. Default
+	// 5s; a negative value disables negative caching. A tenant created in the
+	// directory is seen after at most NegativeTTL (or at once by Invalidate).
+	NegativeTTL time.Duration
+	// MaxEntries bounds the number of cached keys, found and unknown alike.
+	// Default 10000. When full, an entry close to expiry among a few sampled
+	// at random is evicted.
+	MaxEntries int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Cache is a Directory that remembers the answers of another Directory for a
+// short time: found tenants for TTL, unknown keys (ErrNotFound) for the
+// shorter NegativeTTL. Any other error is never cached, so an outage ends
+// for callers as soon as the directory is back. Concurrent misses for one key
+// share a single lookup.
+//
+// A Cache is safe for concurrent use. Its zero value is not usable; call
+// NewCache.
+type Cache struct {
+	d      Directory
+	ttl    time.Duration
+	negTTL time.Duration
+	max    int
+	now    func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	calls   map[string]*cacheCall
+	gen     map[string]uint64 // bumped by Invalidate while a lookup is in flight
+}
+
+var _ Directory = (*Cache)(nil)
+
+type cacheEntry struct {
+	t       *Tenant // nil for a negative entry; never mutated once stored
+	err     error   // the ErrNotFound-wrapping error of a negative entry
+	expires time.Time
+}
+
+type cacheCall struct {
+	done chan struct{}
+	t    *Tenant
+	err  error
+}
+
+// NewCache returns a Cache in front of d. A nil opts means defaults.
+func NewCache(d Directory, opts *CacheOptions) *Cache {
+	if d == nil {
+		panic("tenant: NewCache: nil Directory")
+	}
+	var o CacheOptions
+	if opts != nil {
+		o = *opts
+	}
+	c := &Cache{
+		d: d, ttl: o.TTL, negTTL: o.NegativeTTL, max: o.MaxEntries, now: o.Now,
+		entries: make(map[string]*cacheEntry),
+		calls:   make(map[string]*cacheCall),
+		gen:     make(map[string]uint64),
+	}
+	if c.ttl <= 0 {
+		c.ttl = 30 * time.Second
+	}
+	if c.negTTL == 0 {
+		c.negTTL = 5 * time.Second
+	}
+	if c.max <= 0 {
+		c.max = 10000
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// Lookup returns the tenant for key from the cache, or asks the directory
+// and caches the answer (see Cache).
+func (c *Cache) Lookup(ctx context.Context, key string) (Tenant, error) {
+	t, err := c.lookup(ctx, key)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return *t, nil
+}
+
+// lookup is Lookup returning the shared, immutable cached value, which lets
+// Middleware store it in a context without copying it to the heap.
+func (c *Cache) lookup(ctx context.Context, key string) (*Tenant, error) {
+	for {
+		c.mu.Lock()
+		if e, ok := c.entries[key]; ok {
+			if c.now().Before(e.expires) {
+				c.mu.Unlock()
+				return e.t, e.err
+			}
+			delete(c.entries, key)
+		}
+		if call, ok := c.calls[key]; ok {
+			c.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			// The leader's own cancellation is not ours: ask again.
+			if isContextErr(call.err) && ctx.Err() == nil {
+				continue
+			}
+			return call.t, call.err
+		}
+		call := &cacheCall{done: make(chan struct{})}
+		c.calls[key] = call
+		gen := c.gen[key]
+		c.mu.Unlock()
+
+		c.fill(ctx, key, call, gen)
+		return call.t, call.err
+	}
+}
+
+// fill runs the one lookup for key and publishes its result.
+func (c *Cache) fill(ctx context.Context, key string, call *cacheCall, gen uint64) {
+	defer func() {
+		if p := recover(); p != nil {
+			call.err = errors.New("tenant: directory lookup panicked")
+			c.finish(key, call, gen, false)
+			panic(p)
+		}
+	}()
+	t, err := c.d.Lookup(ctx, key)
+	store := false
+	switch {
+	case err == nil && t.ID.IsZero():
+		err = errEmptyID
+	case err == nil:
+		call.t = &t
+		store = true
+	case errors.Is(err, ErrNotFound):
+		store = c.negTTL > 0
+	}
+	call.err = err
+	c.finish(key, call, gen, store)
+}
+
+func (c *Cache) finish(key string, call *cacheCall, gen uint64, store bool) {
+	c.mu.Lock()
+	delete(c.calls, key)
+	if store && c.gen[key] == gen {
+		ttl := c.ttl
+		if call.t == nil {
+			ttl = c.negTTL
+		}
+		if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+			c.evictLocked()
+		}
+		c.entries[key] = &cacheEntry{t: call.t, err: call.err, expires: c.now().Add(ttl)}
+	}
+	if _, busy := c.calls[key]; !busy {
+		delete(c.gen, key)
+	}
+	c.mu.Unlock()
+	close(call.done)
+}
+
+// evictLocked removes one entry: an expired one if a few samples find it,
+// else the sampled one that expires first. Map iteration order is random, so
+// this costs O(1) and no bookkeeping on the hot path.
+func (c *Cache) evictLocked() {
+	const samples = 8
+	now := c.now()
+	var (
+		victim string
+		first  time.Time
+		n      int
+	)
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			victim = k
+			break
+		}
+		if n == 0 || e.expires.Before(first) {
+			victim, first = k, e.expires
+		}
+		if n++; n == samples {
+			break
+		}
+	}
+	delete(c.entries, victim)
+}
+
+// Invalidate forgets key, so the next Lookup asks the directory. A lookup
+// already in flight for key still answers its callers but is not cached.
+func (c *Cache) Invalidate(key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	if _, busy := c.calls[key]; busy {
+		c.gen[key]++
+	}
+	c.mu.Unlock()
+}
+
+// Len returns the number of cached keys, expired ones included until they
+// are looked up or evicted.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+var errEmptyID = errors.New("tenant: directory returned a tenant with an empty ID")
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
