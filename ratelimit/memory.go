@@ -1,0 +1,237 @@
+package ratelimit
+
+import (
+	"context"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"time"
+)
+
+// MemoryOptions configures a Memory store. The zero value means defaults.
+type MemoryOptions struct {
+	// Capacity is the maximum number of keys with rate-limit state held at
+	// once; it is never exceeded. Idle keys (whose state has fully
+	// replenished) are dropped first; when every candidate is live, the one
+	// closest to replenishing is evicted and counted in
+	// MemoryStats.Evicted (that key then starts over with a full burst).
+	// Default 1<<20.
+	Capacity int
+
+	// QuotaCapacity is the maximum number of quota counters (one per key,
+	// quota name and current period) held at once. Default 1<<16.
+	QuotaCapacity int
+
+	// Shards is the number of independently locked shards, rounded up to a
+	// power of two and capped so every shard holds at least one key.
+	// Default 256.
+	Shards int
+
+	// Now is the clock, read inside the shard lock of each decision.
+	// Default: the monotonic clock anchored to the wall clock at
+	// construction, so wall-clock steps do not move limits.
+	Now func() time.Time
+}
+
+// MemoryStats are counters of a Memory store.
+type MemoryStats struct {
+	Keys    int    // keys with rate-limit state
+	Quotas  int    // quota counters
+	Evicted uint64 // live entries evicted because a shard was at capacity
+}
+
+// Memory is a Store held in process memory: sharded, bounded and exact. It
+// is safe for concurrent use; its zero value is not usable, use NewMemory.
+//
+// A key's state is one 16-byte slot {hash, TAT} in an open-addressing table
+// of its shard; keys are identified by a 64-bit maphash of the key with a
+// per-store random seed, so two keys collide with probability about
+// n²/2⁶⁴ (10⁻⁷ at a million keys), in which case they share a limit. Keys
+// are never retained as strings.
+//
+// Every decision (limit plus quotas) happens under one shard lock, so it is
+// atomic; shards never lock each other and there is no global lock.
+type Memory struct {
+	seed   maphash.Seed
+	shards []memShard
+	shift  uint
+	clock  func() int64
+}
+
+type memShard struct {
+	mu     sync.Mutex
+	rate   table[rateSlot]
+	quotas table[quotaSlot]
+	_      [64]byte // keep hot shards on separate cache lines
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an in-memory Store. opts may be nil.
+func NewMemory(opts *MemoryOptions) *Memory {
+	var o MemoryOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Capacity <= 0 {
+		o.Capacity = 1 << 20
+	}
+	if o.QuotaCapacity <= 0 {
+		o.QuotaCapacity = 1 << 16
+	}
+	if o.Shards <= 0 {
+		o.Shards = 256
+	}
+	n := 1 << bits.Len(uint(o.Shards-1))
+	for n > 1 && (n > o.Capacity || n > 1<<16) {
+		n >>= 1
+	}
+	m := &Memory{
+		seed:   maphash.MakeSeed(),
+		shards: make([]memShard, n),
+		shift:  uint(64 - bits.TrailingZeros(uint(n))),
+	}
+	if n == 1 {
+		m.shift = 63 // h>>63 is 0 or 1; masked below
+	}
+	for i := range m.shards {
+		m.shards[i].rate = newTable[rateSlot](o.Capacity / n)
+		m.shards[i].quotas = newTable[quotaSlot](max(o.QuotaCapacity/n, 1))
+	}
+	if o.Now != nil {
+		now := o.Now
+		m.clock = func() int64 { return now().UnixNano() }
+	} else {
+		start := time.Now()
+		wall := start.UnixNano()
+		m.clock = func() int64 { return wall + int64(time.Since(start)) }
+	}
+	return m
+}
+
+func (m *Memory) shard(h uint64) *memShard {
+	return &m.shards[(h>>m.shift)&uint64(len(m.shards)-1)]
+}
+
+// Take decides req atomically; it never returns ErrUnavailable.
+func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	g := newGCRA(req.Limit)
+	n := int64(req.Units())
+	h := maphash.String(m.seed, req.Key) | 1
+	s := m.shard(h)
+
+	s.mu.Lock()
+	now := m.clock()
+	i := s.rate.find(h)
+	var tat int64
+	if i >= 0 {
+		tat = s.rate.slots[i].tat
+	}
+	newTAT, ok, rem, retry, reset := g.decide(tat, now, n)
+	d.Result = Result{Allowed: ok, Limit: req.Limit, Remaining: int(rem), RetryAfter: time.Duration(retry), ResetAfter: time.Duration(reset)}
+	d.Degraded = false
+	d.Quotas = d.Quotas[:0]
+	if len(req.Quotas) == 0 {
+		if ok {
+			if i < 0 {
+				i = s.rate.insert(h, now)
+				s.rate.slots[i].h = h
+			}
+			s.rate.slots[i].tat = newTAT
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	m.takeQuotas(s, h, req, d, now, n, i, newTAT)
+	s.mu.Unlock()
+	return nil
+}
+
+// takeQuotas evaluates req's quotas and commits the decision; s.mu is held.
+func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, now, n int64, i int, newTAT int64) {
+	t := time.Unix(0, now)
+	quotaOK := true
+	var wait int64
+	for _, q := range req.Quotas {
+		start, next := q.PeriodBounds(t)
+		qh := m.quotaHash(h, q, start)
+		var used int64
+		if j := s.quotas.find(qh); j >= 0 {
+			used = s.quotas.slots[j].count
+		}
+		allowed := q.Max == 0 || used+n <= q.Max
+		if !allowed {
+			quotaOK = false
+			wait = max(wait, next.UnixNano()-now)
+		}
+		d.Quotas = append(d.Quotas, QuotaResult{Quota: q, Used: used, Allowed: allowed, ResetAt: next})
+	}
+	if !quotaOK {
+		// Nothing is consumed; the caller waits for the later of the limit
+		// and the quota periods.
+		if d.Allowed {
+			d.Allowed = false
+			d.Remaining = int(min(int64(d.Remaining)+n, newGCRA(req.Limit).burst))
+			d.ResetAfter = 0
+			if i >= 0 {
+				d.ResetAfter = time.Duration(max(s.rate.slots[i].tat-now, 0))
+			}
+		}
+		d.RetryAfter = max(d.RetryAfter, time.Duration(wait))
+		return
+	}
+	if !d.Allowed {
+		return
+	}
+	if i < 0 {
+		i = s.rate.insert(h, now)
+		s.rate.slots[i].h = h
+	}
+	s.rate.slots[i].tat = newTAT
+	for k := range d.Quotas {
+		qr := &d.Quotas[k]
+		start, _ := qr.Quota.PeriodBounds(t)
+		qh := m.quotaHash(h, qr.Quota, start)
+		j := s.quotas.find(qh)
+		if j < 0 {
+			j = s.quotas.insert(qh, now)
+			s.quotas.slots[j] = quotaSlot{h: qh, exp: qr.ResetAt.UnixNano()}
+		}
+		s.quotas.slots[j].count += n
+		qr.Used = s.quotas.slots[j].count
+	}
+}
+
+// quotaHash identifies the counter of quota q in the period starting at
+// start for the key hashed to h. It keeps h's top bits so the counter lives
+// in the key's shard.
+func (m *Memory) quotaHash(h uint64, q Quota, start time.Time) uint64 {
+	x := maphash.String(m.seed, q.Name)
+	x ^= uint64(start.UnixNano())*0x9e3779b97f4a7c15 + uint64(q.Period)
+	x ^= h * 0xbf58476d1ce4e5b9
+	x ^= x >> 31
+	x *= 0x94d049bb133111eb
+	x ^= x >> 29
+	mask := uint64(len(m.shards)-1) << m.shift
+	if len(m.shards) == 1 {
+		mask = 0
+	}
+	return (x &^ mask) | (h & mask) | 1
+}
+
+// Stats returns the store's counters, locking each shard in turn.
+func (m *Memory) Stats() MemoryStats {
+	var st MemoryStats
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		st.Keys += s.rate.live
+		st.Quotas += s.quotas.live
+		st.Evicted += s.rate.evicted + s.quotas.evicted
+		s.mu.Unlock()
+	}
+	return st
+}
