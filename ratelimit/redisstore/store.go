@@ -1,0 +1,360 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantkit/tenantkit/ratelimit"
+)
+
+// ErrCircuitOpen is wrapped (with ratelimit.ErrUnavailable) by the error of a
+// decision that was not sent to Redis because the circuit breaker is open.
+var ErrCircuitOpen = errors.New("redisstore: circuit breaker open")
+
+// FailPolicy says what Take answers when Redis cannot decide (error,
+// timeout, or an open circuit breaker).
+type FailPolicy uint8
+
+// Fail policies.
+const (
+	// FailClosed returns an error wrapping ratelimit.ErrUnavailable; the
+	// Limiter then applies its own FailPolicy (503 with Retry-After by
+	// default). It is the zero value: nothing is admitted that the shared
+	// limit did not decide.
+	FailClosed FailPolicy = iota
+	// FailOpen admits every request and marks the decision Degraded.
+	// Quotas are neither counted nor enforced while Redis is away.
+	FailOpen
+	// FailLocal decides with a per-process store (Options.Fallback) with
+	// Rate, Burst and quota Max divided by Options.Instances, and marks the
+	// decision Degraded. With Instances set to the number of processes the
+	// whole fleet admits at most about the shared limit.
+	FailLocal
+)
+
+// String returns "closed", "open" or "local".
+func (p FailPolicy) String() string {
+	switch p {
+	case FailClosed:
+		return "closed"
+	case FailOpen:
+		return "open"
+	case FailLocal:
+		return "local"
+	}
+	return "FailPolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Options configures a Store. A nil *Options means all defaults.
+type Options struct {
+	// Prefix starts every Redis key the store writes. Default "tk:rl:".
+	Prefix string
+
+	// Timeout bounds each decision's round trip through a context deadline.
+	// Default 25 ms; negative means no timeout beyond the caller's context.
+	// The client must honour context deadlines: set
+	// redis.Options.ContextTimeoutEnabled (and keep MaxRetries low), or the
+	// client's own ReadTimeout applies instead.
+	Timeout time.Duration
+
+	// FailPolicy is what Take answers when Redis cannot decide. Default
+	// FailClosed.
+	FailPolicy FailPolicy
+
+	// Fallback is the per-process store FailLocal decides with. Required
+	// for FailLocal (New returns a Store whose degraded decisions fail
+	// closed without it); ignored otherwise. Use a ratelimit memory store.
+	Fallback ratelimit.Store
+
+	// Instances is the number of processes sharing the Redis limit; under
+	// FailLocal each decides with 1/Instances of Rate, Burst and quota Max
+	// (rounded down, at least 1). Default 1.
+	Instances int
+
+	// BreakerThreshold is the number of consecutive failed decisions that
+	// opens the circuit breaker. Default 5; negative disables the breaker.
+	BreakerThreshold int
+
+	// BreakerCooldown is how long an open breaker keeps calls away from
+	// Redis before one probe call is let through. Default 1 s.
+	BreakerCooldown time.Duration
+
+	// DenyCacheSize enables the local deny cache with room for that many
+	// keys: a denied key is answered in-process, without a round trip,
+	// until the retry time Redis gave it. Default 0 (off).
+	DenyCacheSize int
+
+	// MaxClockSkew is how far this process's clock may be from the Redis
+	// server's. Within this distance of a quota period boundary the script
+	// chooses the period by the server clock. Default 1 minute, at most 1
+	// hour; negative means the process clock alone picks the period.
+	MaxClockSkew time.Duration
+
+	// Now is the process clock, used for quota periods, the deny cache and
+	// the breaker. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives circuit breaker transitions. Default: discard.
+	Logger *slog.Logger
+}
+
+// Store is a ratelimit.Store on Redis: one script call per decision, run
+// atomically on the server with the server's clock. It is safe for
+// concurrent use, by any number of Stores in any number of processes sharing
+// one Redis. Create it with New; the zero value is not usable.
+type Store struct {
+	c         redis.Scripter
+	prefix    string
+	timeout   time.Duration
+	policy    FailPolicy
+	fallback  ratelimit.Store
+	instances int
+	skew      time.Duration
+	now       func() time.Time
+	breaker   *breaker
+	deny      *denyCache
+	logger    *slog.Logger
+}
+
+var _ ratelimit.Store = (*Store)(nil)
+
+// New returns a Store deciding on c, which may be a *redis.Client,
+// *redis.ClusterClient, *redis.Ring or any redis.UniversalClient. New does no
+// I/O: the script is loaded by the first decision on each server, so a Redis
+// that is down at start only fails decisions (as the FailPolicy says) until
+// it is up.
+func New(c redis.Scripter, opts *Options) *Store {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	s := &Store{
+		c:         c,
+		prefix:    o.Prefix,
+		timeout:   o.Timeout,
+		policy:    o.FailPolicy,
+		fallback:  o.Fallback,
+		instances: o.Instances,
+		skew:      o.MaxClockSkew,
+		now:       o.Now,
+		logger:    o.Logger,
+	}
+	if s.prefix == "" {
+		s.prefix = "tk:rl:"
+	}
+	if s.timeout == 0 {
+		s.timeout = 25 * time.Millisecond
+	}
+	if s.instances < 1 {
+		s.instances = 1
+	}
+	switch {
+	case s.skew == 0:
+		s.skew = time.Minute
+	case s.skew > time.Hour:
+		s.skew = time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	threshold, cooldown := o.BreakerThreshold, o.BreakerCooldown
+	if threshold == 0 {
+		threshold = 5
+	}
+	if cooldown <= 0 {
+		cooldown = time.Second
+	}
+	s.breaker = newBreaker(threshold, cooldown)
+	if o.DenyCacheSize > 0 {
+		s.deny = newDenyCache(o.DenyCacheSize)
+	}
+	return s
+}
+
+// maxExact is the largest integer a Redis Lua number holds exactly.
+const maxExact = 1 << 53
+
+// Take decides req with one EVALSHA (EVAL the first time a server lacks the
+// script) and fills d. It returns an error wrapping ratelimit.ErrInvalid for
+// an invalid request (also for a limit whose Burst × Period, in
+// microseconds, exceeds 2^53), and, under FailClosed, an error wrapping
+// ratelimit.ErrUnavailable when Redis cannot decide.
+func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.Decision) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	n := req.Units()
+	burst := req.Limit.EffectiveBurst()
+	// Redis TIME has microsecond resolution: a period is rounded up to a
+	// whole microsecond, which can only make the limit stricter.
+	periodUS := int64((req.Limit.Period + time.Microsecond - 1) / time.Microsecond)
+	if lim := int64(maxExact) / periodUS; int64(burst) > lim-int64(n) {
+		return fmt.Errorf("%w: key %q: limit %q: burst %d over %v is too large for the Redis store (burst × period in µs must stay below 2^53)",
+			ratelimit.ErrInvalid, req.Key, req.Limit.Name, burst, req.Limit.Period)
+	}
+	now := s.now()
+	if s.deny != nil && s.deny.lookup(req, n, now, d) {
+		return nil
+	}
+	ok, probe, wait := s.breaker.allow(now)
+	if !ok {
+		return s.fail(ctx, req, d, now, fmt.Errorf("%w (retry in %v)", ErrCircuitOpen, wait))
+	}
+	err := s.eval(ctx, req, n, burst, periodUS, now, d)
+	if err == nil {
+		if s.breaker.success() {
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "redis rate limit store recovered")
+		}
+		if s.deny != nil && !d.Allowed {
+			s.deny.store(req, n, now, d)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		// The caller gave up: that says nothing about Redis.
+		s.breaker.abort(probe)
+		return fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, err)
+	}
+	if countsAsOutage(err) && s.breaker.failure(s.now(), probe) {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "redis rate limit store circuit open",
+			slog.String("error", err.Error()), slog.String("policy", s.policy.String()))
+	} else if probe {
+		s.breaker.abort(probe)
+	}
+	return s.fail(ctx, req, d, now, err)
+}
+
+// countsAsOutage reports whether err says Redis is unavailable (network,
+// timeout, cluster down, loading) rather than that one key is unusable (a
+// malformed value or WRONGTYPE), which must not open the breaker for all.
+func countsAsOutage(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return true
+	}
+	msg := re.Error()
+	return !strings.HasPrefix(msg, "WRONGTYPE") && !strings.Contains(msg, "tenantkit:")
+}
+
+// eval runs the script and fills d from its reply.
+func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, periodUS int64, now time.Time, d *ratelimit.Decision) error {
+	base := keyBase(s.prefix, req.Key)
+	nq := len(req.Quotas)
+	var spanBuf [2]quotaSpan
+	spans := spanBuf[:0]
+	keys := make([]string, 1, 1+2*nq)
+	keys[0] = gcraKey(base)
+	args := make([]any, 4, 4+4*nq)
+	args[0], args[1], args[2], args[3] = req.Limit.Rate, periodUS, burst, n
+	for i := range req.Quotas {
+		q := &req.Quotas[i]
+		sp := spanFor(base, q, now, s.skew)
+		spans = append(spans, sp)
+		keys = append(keys, sp.earlierKey, sp.laterKey)
+		var boundary int64
+		if !sp.boundary.IsZero() {
+			boundary = sp.boundary.UnixMicro()
+		}
+		args = append(args, q.Max, boundary,
+			sp.earlierEnd.Add(quotaRetention+s.skew).Unix(),
+			sp.laterEnd.Add(quotaRetention+s.skew).Unix())
+	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	reply, err := takeScript.Run(ctx, s.c, keys, args...).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, err)
+	}
+	if len(reply) != 6+3*nq {
+		return fmt.Errorf("redisstore: take %q: %w: script reply has %d values, want %d", req.Key, ratelimit.ErrUnavailable, len(reply), 6+3*nq)
+	}
+	d.Allowed = reply[0] == 1
+	d.Limit = req.Limit
+	d.Remaining = int(reply[2])
+	d.RetryAfter = 0
+	if !d.Allowed && reply[1] != 1 {
+		d.RetryAfter = time.Duration(reply[3]) * time.Microsecond
+	}
+	d.ResetAfter = time.Duration(reply[4]) * time.Microsecond
+	d.Degraded = false
+	serverNow := time.UnixMicro(reply[5])
+	d.Quotas = d.Quotas[:0]
+	for i, q := range req.Quotas {
+		r := reply[6+3*i:]
+		resetAt := spans[i].earlierEnd
+		if r[2] == 1 {
+			resetAt = spans[i].laterEnd
+		}
+		qr := ratelimit.QuotaResult{Quota: q, Used: r[0], Allowed: r[1] == 1, ResetAt: resetAt}
+		if !d.Allowed && !qr.Allowed {
+			d.RetryAfter = max(d.RetryAfter, resetAt.Sub(serverNow))
+		}
+		d.Quotas = append(d.Quotas, qr)
+	}
+	return nil
+}
+
+// fail answers req by the store's FailPolicy after Redis could not decide.
+func (s *Store) fail(ctx context.Context, req *ratelimit.Request, d *ratelimit.Decision, now time.Time, cause error) error {
+	if !errors.Is(cause, ratelimit.ErrUnavailable) {
+		cause = fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, cause)
+	}
+	switch s.policy {
+	case FailOpen:
+		d.Result = ratelimit.Result{Allowed: true, Limit: req.Limit}
+		d.Quotas = d.Quotas[:0]
+		for _, q := range req.Quotas {
+			_, next := q.PeriodBounds(now)
+			d.Quotas = append(d.Quotas, ratelimit.QuotaResult{Quota: q, Allowed: true, ResetAt: next})
+		}
+		d.Degraded = true
+		return nil
+	case FailLocal:
+		if s.fallback == nil {
+			return cause
+		}
+		local := s.share(req)
+		if err := s.fallback.Take(ctx, &local, d); err != nil {
+			return fmt.Errorf("%w (local fallback: %w)", cause, err)
+		}
+		d.Degraded = true
+		return nil
+	}
+	return cause
+}
+
+// share returns req with Rate, Burst and enforcing quota Max divided by the
+// number of instances (rounded down, at least 1). A request for more units
+// than the share's burst is rejected by the fallback, and Take then returns
+// the ErrUnavailable error.
+func (s *Store) share(req *ratelimit.Request) ratelimit.Request {
+	local := *req
+	if s.instances <= 1 {
+		return local
+	}
+	local.Limit.Rate = max(1, req.Limit.Rate/s.instances)
+	local.Limit.Burst = max(1, req.Limit.EffectiveBurst()/s.instances)
+	if len(req.Quotas) > 0 {
+		local.Quotas = make([]ratelimit.Quota, len(req.Quotas))
+		for i, q := range req.Quotas {
+			if q.Max > 0 {
+				q.Max = max(1, q.Max/int64(s.instances))
+			}
+			local.Quotas[i] = q
+		}
+	}
+	return local
+}
