@@ -2,6 +2,7 @@ package tokenscope
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -328,4 +329,45 @@ func (c *Checker) refuse(w http.ResponseWriter, r *http.Request, tok Token, e *E
 		c.log.LogAttrs(r.Context(), level, "token rejected", attrs...)
 	}
 	c.onError(w, r, e)
+}
+
+// TenantErrorHandler returns an error handler for
+// tenant.MiddlewareOptions.ErrorHandler that closes the one gap Check
+// cannot see: when the tenant is resolved with tenant.Claim(TenantClaim) in
+// a tenant.Chain and the token's tenant disagrees with the host or path,
+// tenant.Middleware refuses the request (400 tenant_conflict) before the
+// Checker runs. This handler reports that conflict to the Auditor as a
+// cross-tenant Attempt (RequestTenant is then the key the URL named, e.g. a
+// slug) and then calls next, or, when next is nil, writes the tenant error
+// as tenant.Middleware does by default.
+func (c *Checker) TenantErrorHandler(next func(w http.ResponseWriter, r *http.Request, err error)) func(w http.ResponseWriter, r *http.Request, err error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		var ce *tenant.ConflictError
+		if tok, ok := FromContext(r.Context()); ok && errors.As(err, &ce) {
+			var other string
+			switch {
+			case ce.First.Source == tenant.SourceClaim:
+				other = ce.Second.Key
+			case ce.Second.Source == tenant.SourceClaim:
+				other = ce.First.Key
+			}
+			if other != "" {
+				c.audit(r.Context(), tok, tenant.ID(other), r)
+			}
+		}
+		if next != nil {
+			next(w, r, err)
+			return
+		}
+		status, code, msg := http.StatusBadRequest, "tenant_error", "tenant resolution failed"
+		var te *tenant.Error
+		if errors.As(err, &te) {
+			status, code, msg = te.Status, te.Code, te.Message
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(errorBody{Error: code, Message: msg})
+	}
 }
