@@ -62,7 +62,34 @@ type memShard struct {
 	mu     sync.Mutex
 	rate   table[rateSlot]
 	quotas table[quotaSlot]
+	// The integer form of the last limit seen, valid when hasLim: a
+	// shard usually sees one or a few limits, and this spares the
+	// validation and the division of each decision.
+	hasLim bool
+	lim    Limit
+	g      gcra
 	_      [64]byte // keep hot shards on separate cache lines
+}
+
+// prepare validates req (reusing the shard's cached limit) and returns the
+// limit's integer form; s.mu is held.
+func (s *memShard) prepare(req *Request) (*gcra, error) {
+	l := req.Limit
+	if !s.hasLim || s.lim.Rate != l.Rate || s.lim.Period != l.Period || s.lim.Burst != l.Burst {
+		if err := l.Validate(); err != nil {
+			return nil, err
+		}
+		s.hasLim, s.lim, s.g = true, l, newGCRA(l)
+	}
+	if req.N < 0 || int64(req.N) > s.g.burst {
+		return nil, req.Validate()
+	}
+	for _, q := range req.Quotas {
+		if q.Validate() != nil || q.Max > 0 && int64(req.Units()) > q.Max {
+			return nil, req.Validate()
+		}
+	}
+	return &s.g, nil
 }
 
 var _ Store = (*Memory)(nil)
@@ -115,15 +142,16 @@ func (m *Memory) shard(h uint64) *memShard {
 
 // Take decides req atomically; it never returns ErrUnavailable.
 func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	g := newGCRA(req.Limit)
 	n := int64(req.Units())
 	h := maphash.String(m.seed, req.Key) | 1
 	s := m.shard(h)
 
 	s.mu.Lock()
+	g, err := s.prepare(req)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	now := m.clock()
 	i := s.rate.find(h)
 	var tat int64
@@ -174,7 +202,7 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 		// and the quota periods.
 		if d.Allowed {
 			d.Allowed = false
-			d.Remaining = int(min(int64(d.Remaining)+n, newGCRA(req.Limit).burst))
+			d.Remaining = int(min(int64(d.Remaining)+n, s.g.burst))
 			d.ResetAfter = 0
 			if i >= 0 {
 				d.ResetAfter = time.Duration(max(s.rate.slots[i].tat-now, 0))

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -33,8 +34,10 @@ func (l Limit) Validate() error {
 	case int64(l.Period) < int64(l.Rate):
 		return fmt.Errorf("%w: limit %q: %d per %v is faster than one per nanosecond", ErrInvalid, l.Name, l.Rate, l.Period)
 	}
-	// Burst window = burst × period / rate, checked without overflow.
-	if int64(l.burst()) > int64(maxWindow)/int64(l.Period)*int64(l.Rate) {
+	// Burst window = burst × period / rate ≤ maxWindow, in 128-bit integers.
+	bh, bl := bits.Mul64(uint64(l.burst()), uint64(l.Period))
+	wh, wl := bits.Mul64(uint64(maxWindow), uint64(l.Rate))
+	if bh > wh || bh == wh && bl > wl {
 		return fmt.Errorf("%w: limit %q: burst window of %d per %v over burst %d exceeds 100 years", ErrInvalid, l.Name, l.Rate, l.Period, l.burst())
 	}
 	return nil
