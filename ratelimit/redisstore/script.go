@@ -12,14 +12,14 @@ import "github.com/redis/go-redis/v9"
 // the emission interval period/rate is then added exactly, however rate
 // divides period. The Go side keeps (burst+n)*period below 2^53.
 //
-// KEYS[1]      GCRA state
-// KEYS[2i]     quota i counter of the earlier period
-// KEYS[2i+1]   quota i counter of the later period (the same key when not
-//              near a period boundary)
-// ARGV[1..4]   rate, period_us, burst, n
-// ARGV[4+4(i-1)+1..4] quota i: max (0 counts only), boundary_us (0 or the
-//              Unix microsecond at which the later key takes over),
-//              expire_at of the earlier key, expire_at of the later key (Unix s)
+// Keys and arguments:
+//   - KEYS[1]: the GCRA state.
+//   - KEYS[2i], KEYS[2i+1]: quota i's counter of the earlier and of the later
+//     candidate period (the same key when not near a period boundary).
+//   - ARGV[1..4]: rate, period_us, burst, n.
+//   - ARGV[4+4(i-1)+1 .. +4]: quota i's max (0 counts only), boundary_us (0,
+//     or the Unix microsecond at which the later key takes over), and the
+//     Unix second at which each candidate key expires.
 //
 // Reply: {admit, limit_ok, remaining, retry_us, reset_us, now_us, then per
 // quota: used, allowed, later}.

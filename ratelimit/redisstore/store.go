@@ -68,9 +68,9 @@ type Options struct {
 	// FailClosed.
 	FailPolicy FailPolicy
 
-	// Fallback is the per-process store FailLocal decides with. Required
-	// for FailLocal (New returns a Store whose degraded decisions fail
-	// closed without it); ignored otherwise. Use a ratelimit memory store.
+	// Fallback is the per-process store FailLocal decides with; ignored
+	// by the other policies. Default for FailLocal: a ratelimit.Memory
+	// with room for 65,536 keys on the Now clock.
 	Fallback ratelimit.Store
 
 	// Instances is the number of processes sharing the Redis limit; under
@@ -175,6 +175,9 @@ func New(c redis.Scripter, opts *Options) *Store {
 		cooldown = time.Second
 	}
 	s.breaker = newBreaker(threshold, cooldown)
+	if s.policy == FailLocal && s.fallback == nil {
+		s.fallback = ratelimit.NewMemory(&ratelimit.MemoryOptions{Capacity: 1 << 16, Now: o.Now})
+	}
 	if o.DenyCacheSize > 0 {
 		s.deny = newDenyCache(o.DenyCacheSize)
 	}
@@ -243,7 +246,7 @@ func countsAsOutage(err error) bool {
 		return true
 	}
 	msg := re.Error()
-	return !strings.HasPrefix(msg, "WRONGTYPE") && !strings.Contains(msg, "tenantkit:")
+	return !strings.Contains(msg, "WRONGTYPE") && !strings.Contains(msg, "tenantkit:")
 }
 
 // eval runs the script and fills d from its reply.
@@ -269,13 +272,19 @@ func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, 
 			sp.earlierEnd.Add(quotaRetention+s.skew).Unix(),
 			sp.laterEnd.Add(quotaRetention+s.skew).Unix())
 	}
+	callCtx := ctx
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		callCtx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
-	reply, err := takeScript.Run(ctx, s.c, keys, args...).Int64Slice()
+	reply, err := takeScript.Run(callCtx, s.c, keys, args...).Int64Slice()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+			// The store's own deadline ended the call; the client may
+			// report it as a socket timeout.
+			return fmt.Errorf("redisstore: take %q: %w: no answer within %v: %w", req.Key, ratelimit.ErrUnavailable, s.timeout, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, err)
 	}
 	if len(reply) != 6+3*nq {
@@ -323,9 +332,6 @@ func (s *Store) fail(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 		d.Degraded = true
 		return nil
 	case FailLocal:
-		if s.fallback == nil {
-			return cause
-		}
 		local := s.share(req)
 		if err := s.fallback.Take(ctx, &local, d); err != nil {
 			return fmt.Errorf("%w (local fallback: %w)", cause, err)
