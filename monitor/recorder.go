@@ -1,0 +1,502 @@
+package monitor
+
+import (
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+// Ring geometry. Counts are kept per hour for 26 hours (24 complete hours,
+// the current one, and one more so a 25-hour local day at a DST change fits);
+// latency histograms per 6-hour block for 5 blocks (every block that overlaps
+// the last 24 hours). See the package doc for why: together they stay under
+// 1 KiB per tenant.
+const (
+	hourSlots    = 26
+	blockHours   = 6
+	blockSlots   = 5
+	numShards    = 256
+	defaultCap   = 10000
+	secondsPerHr = 3600
+)
+
+// RecorderOptions configures a Recorder. The zero value and nil mean defaults.
+type RecorderOptions struct {
+	// Now is the clock. Default time.Now. Tests inject a fake.
+	Now func() time.Time
+	// Location is the time zone of calendar days ("today"). Default UTC.
+	// Hour slots are aligned to its sub-hour offset (India's +05:30, Nepal's
+	// +05:45) as it is when the Recorder is created, so local midnight is
+	// always a slot boundary.
+	Location *time.Location
+	// MaxTenants caps the number of tracked tenants. Requests for further
+	// tenants are counted in Overflow and otherwise dropped. Default 10000.
+	MaxTenants int
+}
+
+// Recorder is the per-tenant request recorder: a middleware that counts
+// requests, server errors (status ≥ 500, or a panic) and latency per tenant in
+// fixed memory, with no I/O and no allocation per request.
+//
+// A Recorder is safe for concurrent use. Its zero value is not usable; build
+// one with NewRecorder.
+type Recorder struct {
+	now     func() time.Time
+	mono    bool // Now was not injected: time requests on the monotonic clock
+	base    atomic.Pointer[clockBase]
+	loc     *time.Location
+	align   int64
+	max     int64
+	created time.Time
+
+	tracked    atomic.Int64
+	overflow   atomic.Uint64
+	untenanted atomic.Uint64
+
+	seed   maphash.Seed
+	shards [numShards]shard
+	pool   sync.Pool
+}
+
+type shard struct {
+	mu sync.Mutex // serialises writers; readers never lock
+	m  atomic.Pointer[map[tenant.ID]*series]
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// series is one tenant's recorded data: about 750 bytes.
+type series struct {
+	mu    sync.Mutex // taken only to recycle a slot for a new hour or block
+	last  atomic.Int64
+	hours [hourSlots]hourSlot
+	lat   [blockSlots]latBlock
+}
+
+type hourSlot struct {
+	epoch atomic.Uint32 // hour number since the Unix epoch, plus one; 0 = empty
+	reqs  atomic.Uint32
+	errs  atomic.Uint32
+}
+
+type latBlock struct {
+	epoch   atomic.Uint32 // block number plus one; 0 = empty
+	buckets [NumBuckets]atomic.Uint32
+}
+
+// NewRecorder returns a Recorder. opts may be nil.
+func NewRecorder(opts *RecorderOptions) *Recorder {
+	var o RecorderOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.MaxTenants <= 0 {
+		o.MaxTenants = defaultCap
+	}
+	r := &Recorder{now: o.Now, loc: o.Location, max: int64(o.MaxTenants), seed: maphash.MakeSeed()}
+	r.mono = opts == nil || opts.Now == nil
+	r.created = r.now()
+	r.base.Store(&clockBase{mono: r.created, wall: r.created.UnixNano()})
+	_, off := r.created.In(r.loc).Zone()
+	r.align = int64(((off % secondsPerHr) + secondsPerHr) % secondsPerHr)
+	r.pool.New = func() any { return new(statusWriter) }
+	for i := range r.shards {
+		m := map[tenant.ID]*series{}
+		r.shards[i].m.Store(&m)
+	}
+	return r
+}
+
+// Location returns the time zone of the Recorder's calendar days.
+func (r *Recorder) Location() *time.Location { return r.loc }
+
+// Now returns the Recorder's clock reading.
+func (r *Recorder) Now() time.Time { return r.now() }
+
+// Created returns when the Recorder was built: hours before it are never
+// counted as observed.
+func (r *Recorder) Created() time.Time { return r.created }
+
+// Tracked returns the number of tenants currently tracked (≤ MaxTenants).
+func (r *Recorder) Tracked() int { return int(r.tracked.Load()) }
+
+// Overflow returns the number of requests that were not recorded because
+// MaxTenants tenants were already tracked.
+func (r *Recorder) Overflow() uint64 { return r.overflow.Load() }
+
+// Untenanted returns the number of requests that reached Handler without a
+// tenant in their context; they are passed through and not recorded.
+func (r *Recorder) Untenanted() uint64 { return r.untenanted.Load() }
+
+// hourOf returns the 1-based hour number of t (aligned to the zone's
+// sub-hour offset), or 0 for times before 1970.
+func (r *Recorder) hourOf(t time.Time) uint32 { return r.hourOfUnix(t.Unix()) }
+
+func (r *Recorder) hourOfUnix(sec int64) uint32 {
+	s := sec + r.align
+	if s < 0 {
+		return 0
+	}
+	return uint32(s/secondsPerHr) + 1
+}
+
+// hourStart is the inverse of hourOf.
+func (r *Recorder) hourStart(h uint32) time.Time {
+	return time.Unix(int64(h-1)*secondsPerHr-r.align, 0)
+}
+
+func blockOf(h uint32) uint32 { return (h-1)/blockHours + 1 }
+
+func (r *Recorder) lookup(id tenant.ID) *series {
+	sh := &r.shards[maphash.String(r.seed, string(id))%numShards]
+	return (*sh.m.Load())[id]
+}
+
+// seriesFor returns id's series, creating it when there is room.
+func (r *Recorder) seriesFor(id tenant.ID) *series {
+	sh := &r.shards[maphash.String(r.seed, string(id))%numShards]
+	if s := (*sh.m.Load())[id]; s != nil {
+		return s
+	}
+	if r.tracked.Load() >= r.max {
+		return nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := *sh.m.Load()
+	if s := old[id]; s != nil {
+		return s
+	}
+	if r.tracked.Add(1) > r.max {
+		r.tracked.Add(-1)
+		return nil
+	}
+	s := new(series)
+	m := make(map[tenant.ID]*series, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[id] = s
+	sh.m.Store(&m)
+	return s
+}
+
+// Record records one request of tenant id that ended at end, took d and was
+// a server error or not. It is what Handler calls; use it directly for
+// traffic that is not HTTP. It never allocates once id is tracked.
+func (r *Recorder) Record(id tenant.ID, end time.Time, d time.Duration, serverError bool) {
+	r.record(id, end.UnixNano(), d, serverError)
+}
+
+// clockBase pairs a wall-clock reading with the same instant on the
+// monotonic clock, so a request needs only the cheaper monotonic reads.
+type clockBase struct {
+	mono time.Time
+	wall int64 // mono's wall clock, Unix nanoseconds
+}
+
+// reading is an instant: Unix nanoseconds, and time since the base on the
+// monotonic clock (used only for differences).
+type reading struct {
+	wall  int64
+	since time.Duration
+}
+
+// clock reads the time for a request. With the default clock it costs one
+// monotonic read: wall time is the base plus the monotonic time elapsed, and
+// the base is re-synchronised by rebase when the wall clock is stepped.
+func (r *Recorder) clock() reading {
+	if !r.mono {
+		t := r.now()
+		return reading{wall: t.UnixNano(), since: time.Duration(t.UnixNano())}
+	}
+	b := r.base.Load()
+	d := time.Since(b.mono)
+	return reading{wall: b.wall + int64(d), since: d}
+}
+
+// rebase re-synchronises the monotonic base with the wall clock when they
+// drifted apart by more than a second (a stepped clock, a resumed VM). The
+// Recorder calls it on every read (Stats, Sweep), never on the request path.
+func (r *Recorder) rebase() {
+	if !r.mono {
+		return
+	}
+	b := r.base.Load()
+	now := time.Now()
+	est := b.wall + int64(now.Sub(b.mono))
+	if diff := now.UnixNano() - est; diff > int64(time.Second) || diff < -int64(time.Second) {
+		r.base.Store(&clockBase{mono: now, wall: now.UnixNano()})
+	}
+}
+
+func (r *Recorder) record(id tenant.ID, endNanos int64, d time.Duration, serverError bool) {
+	s := r.seriesFor(id)
+	if s == nil {
+		r.overflow.Add(1)
+		return
+	}
+	h := r.hourOfUnix(endNanos / int64(time.Second))
+	if h == 0 {
+		return
+	}
+	hs := &s.hours[h%hourSlots]
+	if hs.epoch.Load() != h && !s.recycleHour(hs, h) {
+		return
+	}
+	hs.reqs.Add(1)
+	if serverError {
+		hs.errs.Add(1)
+	}
+	b := blockOf(h)
+	lb := &s.lat[b%blockSlots]
+	if lb.epoch.Load() != b && !s.recycleBlock(lb, b) {
+		return
+	}
+	lb.buckets[bucketOf(d)].Add(1)
+	// Last activity at one-second resolution: most requests skip the store.
+	if endNanos-s.last.Load() >= int64(time.Second) {
+		s.last.Store(endNanos)
+	}
+}
+
+// recycleHour makes hs hold hour h. It reports false when hs already holds a
+// newer hour: the request is older than the ring and is dropped. A request
+// that read the old epoch just before the reset may land in the new hour; it
+// is at least 26 hours late, so this is the accepted imprecision.
+func (s *series) recycleHour(hs *hourSlot, h uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := hs.epoch.Load()
+	if cur == h {
+		return true
+	}
+	if cur > h {
+		return false
+	}
+	hs.reqs.Store(0)
+	hs.errs.Store(0)
+	hs.epoch.Store(h)
+	return true
+}
+
+func (s *series) recycleBlock(lb *latBlock, b uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := lb.epoch.Load()
+	if cur == b {
+		return true
+	}
+	if cur > b {
+		return false
+	}
+	for i := range lb.buckets {
+		lb.buckets[i].Store(0)
+	}
+	lb.epoch.Store(b)
+	return true
+}
+
+// Handler returns middleware that records every request carrying a tenant
+// (tenant.FromContext). Requests without one are passed through and counted
+// in Untenanted. A response is a server error when its status is ≥ 500 or the
+// handler panicked (the panic is not recovered). Recording never fails, so
+// the Recorder never blocks a request. The ResponseWriter handed to next is
+// pooled and implements Unwrap and Flush; as net/http requires, next must not
+// use it after returning.
+func (r *Recorder) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		t, ok := tenant.FromContext(req.Context())
+		if !ok {
+			r.untenanted.Add(1)
+			next.ServeHTTP(w, req)
+			return
+		}
+		start := r.clock()
+		sw := r.pool.Get().(*statusWriter)
+		sw.ResponseWriter, sw.status = w, 0
+		panicked := true
+		defer func() {
+			end := r.clock()
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			r.record(t.ID, end.wall, end.since-start.since, panicked || status >= 500)
+			sw.ResponseWriter = nil
+			r.pool.Put(sw)
+		}()
+		next.ServeHTTP(sw, req)
+		panicked = false
+	})
+}
+
+// statusWriter remembers the final status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush flushes the underlying writer when it supports flushing.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Stats is what a Recorder holds for one tenant over a time range.
+type Stats struct {
+	Requests uint64
+	Errors   uint64
+	// Latency merges every 6-hour block that overlaps the range, so it may
+	// cover up to 6 hours more than the range on each side.
+	Latency Histogram
+	// Hours is the number of whole hour slots in the range the Recorder
+	// could observe (at or after its creation); UpHours how many of them
+	// were up: at least one request and at most half of them errors.
+	Hours, UpHours int
+	// LastActivity is the end of the tenant's latest request, to the second;
+	// zero when none was recorded.
+	LastActivity time.Time
+}
+
+// Stats returns what the Recorder holds for tenant id over the hour slots
+// from the one containing from to the one containing to (both included).
+// Data older than 26 hours is gone. A tenant that is not tracked has zero
+// Stats.
+func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
+	var st Stats
+	r.rebase()
+	s := r.lookup(id)
+	if s == nil {
+		return st
+	}
+	if ns := s.last.Load(); ns != 0 {
+		st.LastActivity = time.Unix(0, ns).UTC().Truncate(time.Second)
+	}
+	h0, h1 := r.hourOf(from), r.hourOf(to)
+	if h0 == 0 {
+		h0 = 1
+	}
+	if h1 < h0 {
+		return st
+	}
+	createdHour := r.hourOf(r.created)
+	for h := h0; h <= h1; h++ {
+		hs := &s.hours[h%hourSlots]
+		var reqs, errs uint64
+		if hs.epoch.Load() == h {
+			reqs, errs = uint64(hs.reqs.Load()), uint64(hs.errs.Load())
+		}
+		st.Requests += reqs
+		st.Errors += errs
+		if h >= createdHour {
+			st.Hours++
+			if reqs > 0 && errs*2 <= reqs {
+				st.UpHours++
+			}
+		}
+	}
+	for b := blockOf(h0); b <= blockOf(h1); b++ {
+		lb := &s.lat[b%blockSlots]
+		if lb.epoch.Load() != b {
+			continue
+		}
+		for k := range lb.buckets {
+			st.Latency.Counts[k] += uint64(lb.buckets[k].Load())
+		}
+	}
+	return st
+}
+
+// Since returns the Stats of tenant id from t to the Recorder's now. Today's
+// calls in the Recorder's zone are Since(id, StartOfDay(now, loc)).
+func (r *Recorder) Since(id tenant.ID, t time.Time) Stats { return r.Stats(id, t, r.now()) }
+
+// Sweep stops tracking tenants that have no request in the ring (none for 26
+// hours), making room under MaxTenants, and returns how many it dropped. The
+// Recorder has no goroutine: call Sweep periodically (Alerter.Run does).
+func (r *Recorder) Sweep() int {
+	r.rebase()
+	oldest := r.hourOf(r.now()) - hourSlots + 1
+	dropped := 0
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		old := *sh.m.Load()
+		var stale []tenant.ID
+		for id, s := range old {
+			if !s.activeSince(oldest) {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) > 0 {
+			m := make(map[tenant.ID]*series, len(old)-len(stale))
+			for k, v := range old {
+				m[k] = v
+			}
+			for _, id := range stale {
+				delete(m, id)
+			}
+			sh.m.Store(&m)
+			r.tracked.Add(-int64(len(stale)))
+			dropped += len(stale)
+		}
+		sh.mu.Unlock()
+	}
+	return dropped
+}
+
+func (s *series) activeSince(h uint32) bool {
+	for i := range s.hours {
+		if e := s.hours[i].epoch.Load(); e >= h && s.hours[i].reqs.Load() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// IDs returns the tracked tenant IDs, in no particular order.
+func (r *Recorder) IDs() []tenant.ID {
+	var ids []tenant.ID
+	for i := range r.shards {
+		for id := range *r.shards[i].m.Load() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// StartOfDay returns local midnight of t's calendar day in loc (or the first
+// instant of that day when midnight does not exist because of DST).
+func StartOfDay(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+}

@@ -1,0 +1,214 @@
+package monitor
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+func withTenant(r *http.Request, id tenant.ID) *http.Request {
+	return r.WithContext(tenant.NewContext(r.Context(), tenant.Tenant{ID: id, Status: tenant.StatusActive}))
+}
+
+func TestBucketBoundaries(t *testing.T) {
+	require.Equal(t, 2000*time.Millisecond, BucketUpperBound(SlowBucket))
+	require.Equal(t, SlowBucket, bucketOf(2000*time.Millisecond))
+	require.Equal(t, SlowBucket+1, bucketOf(2000*time.Millisecond+1))
+	require.Equal(t, 0, bucketOf(0))
+	require.Equal(t, 0, bucketOf(-time.Second))
+	require.Equal(t, NumBuckets-1, bucketOf(time.Hour))
+	require.Equal(t, NumBuckets-1, bucketOf(time.Duration(1<<62)))
+	for k := 0; k < NumBuckets-1; k++ {
+		ub := BucketUpperBound(k)
+		require.Equal(t, k, bucketOf(ub), "upper bound of %d", k)
+		require.Equal(t, k+1, bucketOf(ub+1), "just above bound of %d", k)
+	}
+	var h Histogram
+	h.Observe(2000 * time.Millisecond)
+	h.Observe(2001 * time.Millisecond)
+	require.Equal(t, uint64(1), h.CountAbove(2000*time.Millisecond))
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h Histogram
+	require.False(t, h.Quantile(0.5).Valid)
+	require.False(t, h.Mean().Valid)
+	for i := 0; i < 95; i++ {
+		h.Observe(10 * time.Millisecond)
+	}
+	for i := 0; i < 5; i++ {
+		h.Observe(3 * time.Second)
+	}
+	p50 := h.Quantile(0.5)
+	require.True(t, p50.Valid)
+	require.Greater(t, p50.V, 7.8)
+	require.LessOrEqual(t, p50.V, 15.7)
+	require.LessOrEqual(t, h.Quantile(0.95).V, 15.7)
+	require.Greater(t, h.Quantile(0.99).V, 2000.0)
+	require.False(t, h.Quantile(0).Valid)
+	require.False(t, h.Quantile(1.5).Valid)
+	h.Observe(time.Hour)
+	require.Equal(t, 16000.0, h.Quantile(1).V)
+}
+
+func TestRecorderHandlerCountsErrorsAndStatus(t *testing.T) {
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now})
+	codes := []int{200, 201, 404, 500, 503, 0}
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := tenant.FromContext(r.Context()); ok {
+			_, unwraps := w.(interface{ Unwrap() http.ResponseWriter })
+			require.True(t, unwraps)
+		}
+		if len(codes) == 0 {
+			return
+		}
+		code := codes[0]
+		codes = codes[1:]
+		clk.Advance(30 * time.Millisecond)
+		if code == 0 {
+			_, _ = w.Write([]byte("implicit 200"))
+			return
+		}
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(code)
+	}))
+	for range 6 {
+		h.ServeHTTP(httptest.NewRecorder(), withTenant(httptest.NewRequest("GET", "/", nil), "a"))
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	st := rec.Since("a", clk.Now().Add(-time.Hour))
+	require.Equal(t, uint64(6), st.Requests)
+	require.Equal(t, uint64(2), st.Errors, "500 and 503 are errors, 404 is not")
+	require.Equal(t, uint64(6), st.Latency.Total())
+	require.Equal(t, uint64(6), st.Latency.Counts[bucketOf(30*time.Millisecond)])
+	require.Equal(t, uint64(1), rec.Untenanted())
+	require.Equal(t, clk.Now().Truncate(time.Second), st.LastActivity)
+}
+
+func TestRecorderPanicCountsAsError(t *testing.T) {
+	rec := NewRecorder(nil)
+	h := rec.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	require.Panics(t, func() {
+		h.ServeHTTP(httptest.NewRecorder(), withTenant(httptest.NewRequest("GET", "/", nil), "a"))
+	})
+	st := rec.Since("a", time.Now().Add(-time.Minute))
+	require.Equal(t, uint64(1), st.Requests)
+	require.Equal(t, uint64(1), st.Errors)
+}
+
+func TestRecorderRingRecyclesOldHours(t *testing.T) {
+	start := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	clk := newFakeClock(start)
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now})
+	rec.Record("a", start.Add(10*time.Minute), time.Millisecond, false)
+	// 26 hours later the slot is reused: the old count is gone, not added.
+	later := start.Add(26*time.Hour + 10*time.Minute)
+	rec.Record("a", later, time.Millisecond, true)
+	st := rec.Stats("a", start, later)
+	require.Equal(t, uint64(1), st.Requests)
+	require.Equal(t, uint64(1), st.Errors)
+	// A request older than the ring is dropped, not mixed into a newer hour.
+	rec.Record("a", start.Add(20*time.Minute), time.Millisecond, false)
+	require.Equal(t, uint64(1), rec.Stats("a", later, later).Requests)
+}
+
+func TestRecorderTokyoDailyResetAtLocalMidnight(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	// 23:30 in Tokyo is 14:30 UTC.
+	beforeMidnight := time.Date(2026, 6, 1, 23, 30, 0, 0, tokyo)
+	clk := newFakeClock(beforeMidnight.Add(-48 * time.Hour))
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now, Location: tokyo})
+	clk.Set(beforeMidnight)
+	for range 5 {
+		rec.Record("a", clk.Now(), time.Millisecond, false)
+	}
+	require.Equal(t, uint64(5), rec.Since("a", StartOfDay(clk.Now(), tokyo)).Requests)
+	clk.Set(time.Date(2026, 6, 2, 0, 10, 0, 0, tokyo))
+	require.Equal(t, uint64(0), rec.Since("a", StartOfDay(clk.Now(), tokyo)).Requests,
+		"a new local day starts at Tokyo midnight (15:00 UTC)")
+	rec.Record("a", clk.Now(), time.Millisecond, false)
+	require.Equal(t, uint64(1), rec.Since("a", StartOfDay(clk.Now(), tokyo)).Requests)
+	// The UTC calendar day has not changed: UTC-based counting would give 6.
+	require.Equal(t, uint64(6), rec.Since("a", StartOfDay(clk.Now(), time.UTC)).Requests)
+}
+
+func TestRecorderHalfHourZoneAlignsSlots(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	require.NoError(t, err)
+	clk := newFakeClock(time.Date(2026, 6, 1, 23, 45, 0, 0, kolkata))
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now, Location: kolkata})
+	rec.Record("a", clk.Now(), time.Millisecond, false)
+	clk.Set(time.Date(2026, 6, 2, 0, 15, 0, 0, kolkata))
+	require.Equal(t, uint64(0), rec.Since("a", StartOfDay(clk.Now(), kolkata)).Requests)
+}
+
+func TestRecorderCapAndOverflow(t *testing.T) {
+	const capTenants = 1000
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now, MaxTenants: capTenants})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 200000
+	for i := range n {
+		rec.Record(tenant.ID(fmt.Sprintf("tenant-%06d", i)), clk.Now(), time.Millisecond, false)
+		if i%10000 == 0 {
+			require.LessOrEqual(t, rec.Tracked(), capTenants)
+		}
+	}
+	require.Equal(t, capTenants, rec.Tracked())
+	require.Equal(t, uint64(n-capTenants), rec.Overflow())
+	require.Len(t, rec.IDs(), capTenants)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	// 1000 tenants at ≤ 1 KiB each plus map overhead; 200,000 would be ~200 MB.
+	require.Less(t, grown, int64(4<<20), "heap grew %d bytes", grown)
+
+	// Tracked tenants keep recording; overflowed ones stay out.
+	rec.Record("tenant-000001", clk.Now(), time.Millisecond, false)
+	require.Equal(t, uint64(2), rec.Since("tenant-000001", clk.Now().Add(-time.Hour)).Requests)
+	require.Zero(t, rec.Since("tenant-199999", clk.Now().Add(-time.Hour)).Requests)
+
+	// After 26 idle hours Sweep frees the room.
+	clk.Advance(27 * time.Hour)
+	require.Equal(t, capTenants, rec.Sweep())
+	require.Zero(t, rec.Tracked())
+	rec.Record("tenant-199999", clk.Now(), time.Millisecond, false)
+	require.Equal(t, 1, rec.Tracked())
+}
+
+func TestRecorderConcurrent(t *testing.T) {
+	rec := NewRecorder(&RecorderOptions{MaxTenants: 50})
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 1000 {
+				id := tenant.ID(fmt.Sprintf("t%d", (g*1000+i)%100))
+				h.ServeHTTP(httptest.NewRecorder(), withTenant(httptest.NewRequest("GET", "/", nil), id))
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	var total uint64
+	for _, id := range rec.IDs() {
+		st := rec.Since(id, time.Now().Add(-time.Hour))
+		require.Equal(t, st.Requests, st.Errors)
+		total += st.Requests
+	}
+	require.Equal(t, 50, rec.Tracked())
+	require.Equal(t, uint64(8000), total+rec.Overflow())
+}
