@@ -418,14 +418,32 @@ func NormalizeType(s string) string {
 	return s
 }
 
+// Querier is what Load reads through: a *sql.DB, *sql.Conn or *sql.Tx.
+// Reading inside a transaction sees that transaction's uncommitted DDL
+// (PostgreSQL, SQLite), which is how a migration's post-checks see the
+// tables and keys the migration just created.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ErrNoDialect is returned by Load when d is sqldialect.Unknown and db is
+// not a *sql.DB whose dialect could be detected.
+var ErrNoDialect = errors.New("catalog: dialect unknown: pass it explicitly when reading through a *sql.Conn or *sql.Tx")
+
 // Load reads the catalog of db. d names the dialect; sqldialect.Unknown
-// detects it. Tables named in opts.Exclude are skipped. Load only reads the
-// system catalogs; it takes no locks beyond what those reads take.
-func Load(ctx context.Context, db *sql.DB, d sqldialect.Dialect, opts *Options) (*Catalog, error) {
+// detects it (only possible when db is a *sql.DB). Tables named in
+// opts.Exclude are skipped. Load only reads the system catalogs; it takes no
+// locks beyond what those reads take.
+func Load(ctx context.Context, db Querier, d sqldialect.Dialect, opts *Options) (*Catalog, error) {
 	o := opts.withDefaults()
 	if d == sqldialect.Unknown {
+		sdb, ok := db.(*sql.DB)
+		if !ok {
+			return nil, ErrNoDialect
+		}
 		var err error
-		if d, err = sqldialect.Detect(ctx, db); err != nil {
+		if d, err = sqldialect.Detect(ctx, sdb); err != nil {
 			return nil, fmt.Errorf("catalog: %w", err)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-func loadMySQL(ctx context.Context, db *sql.DB, c *Catalog) error {
+func loadMySQL(ctx context.Context, db Querier, c *Catalog) error {
 	schema := c.Opts.Schema
 	if schema == "" {
 		var s sql.NullString

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-func loadPostgres(ctx context.Context, db *sql.DB, c *Catalog) error {
+func loadPostgres(ctx context.Context, db Querier, c *Catalog) error {
 	schema := c.Opts.Schema
 	if schema == "" {
 		if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {

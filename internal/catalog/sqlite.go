@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-func loadSQLite(ctx context.Context, db *sql.DB, c *Catalog) error {
+func loadSQLite(ctx context.Context, db Querier, c *Catalog) error {
 	c.Schema = "main"
 	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
 	if err != nil {
@@ -48,7 +48,7 @@ func loadSQLite(ctx context.Context, db *sql.DB, c *Catalog) error {
 	return nil
 }
 
-func sqliteTable(ctx context.Context, db *sql.DB, t *Table) error {
+func sqliteTable(ctx context.Context, db Querier, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid`, t.Name)
 	if err != nil {
 		return fmt.Errorf("columns: %w", err)

@@ -1,0 +1,598 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/sqldialect"
+)
+
+// Kind names a kind of tenant-integrity check.
+type Kind string
+
+// The checks. Each runs per table (NullTenant, MissingTenant) or per
+// foreign key (Orphan, CrossTenant).
+const (
+	// NullTenant finds rows of a tenant-owned table whose tenant column is
+	// NULL. It runs even when the catalog says the column is NOT NULL.
+	NullTenant Kind = "null_tenant"
+	// MissingTenant finds rows whose tenant id is not a key of the tenant
+	// table.
+	MissingTenant Kind = "missing_tenant"
+	// Orphan finds rows whose foreign key points at no parent row, with
+	// MATCH SIMPLE semantics: a row with any NULL key column is skipped. It
+	// runs for every foreign key, validated or not, except the key from the
+	// tenant column to the tenant table (MissingTenant covers it).
+	Orphan Kind = "fk_orphan"
+	// CrossTenant finds rows whose parent row belongs to another tenant,
+	// for foreign keys between two tables that each have a tenant (tenant
+	// owned, or closure tables through their TenantPath). A key that pairs
+	// the tenant columns of both sides already implies the same tenant; it
+	// is covered by Orphan and not checked twice.
+	CrossTenant Kind = "cross_tenant"
+)
+
+// AllKinds lists every check kind in the order they run.
+var AllKinds = []Kind{NullTenant, MissingTenant, Orphan, CrossTenant}
+
+// DefaultSampleSize is the number of sample keys a result carries when
+// Options.SampleSize is zero.
+const DefaultSampleSize = 5
+
+// diffLimit is how many violating keys a check reads (the report keeps
+// SampleSize of them): enough to tell a violation a step introduced from
+// one that was there before by comparing key sets.
+const diffLimit = 1000
+
+// maxTenantIDs bounds how many missing tenant ids the indexed
+// missing-tenant plan collects before it falls back to one anti-join pass.
+const maxTenantIDs = 200
+
+// Querier runs the checks' queries: a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier = catalog.Querier
+
+// Options configures Check and Run. A nil *Options means all defaults.
+type Options struct {
+	// Dialect of the database; sqldialect.Unknown (the default) detects it,
+	// which needs a *sql.DB.
+	Dialect sqldialect.Dialect
+	// Catalog configures the tenant column, tenant table, schema and
+	// excluded tables (nil means catalog defaults: tenant_id,
+	// organizations.id, the current schema).
+	Catalog *catalog.Options
+	// Tables restricts the checks to these tables (as the child side);
+	// nil means every table.
+	Tables []string
+	// Checks restricts the kinds run; nil means AllKinds.
+	Checks []Kind
+	// SampleSize is the number of sample keys per result (ordered by key, so
+	// the samples are the smallest keys). Zero means DefaultSampleSize;
+	// negative means none.
+	SampleSize int
+	// LockTimeout bounds how long a step waits for a lock (Run only):
+	// PostgreSQL lock_timeout (SET LOCAL), MySQL/MariaDB lock_wait_timeout
+	// and innodb_lock_wait_timeout (whole seconds, at least 1, session
+	// values restored afterwards), SQLite busy_timeout. Zero means 5s;
+	// negative means wait forever.
+	LockTimeout time.Duration
+	// StatementTimeout bounds each statement of the step and the checks
+	// (Run only): PostgreSQL statement_timeout (SET LOCAL), MariaDB
+	// max_statement_time, MySQL max_execution_time (SELECT only). Zero
+	// means no limit. Not available on SQLite.
+	StatementTimeout time.Duration
+	// Strict makes Run refuse to start the step when the pre-checks find
+	// violations, instead of reporting them as pre-existing.
+	Strict bool
+	// Logger receives one record per check and per step statement at debug
+	// level and one summary at info level; nil discards.
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.SampleSize == 0 {
+		r.SampleSize = DefaultSampleSize
+	}
+	if r.SampleSize < 0 {
+		r.SampleSize = 0
+	}
+	if r.LockTimeout == 0 {
+		r.LockTimeout = 5 * time.Second
+	}
+	if r.Checks == nil {
+		r.Checks = AllKinds
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r
+}
+
+// Status is the verdict on one result.
+type Status string
+
+// Result statuses. A Check report uses StatusClean and StatusViolation; the
+// post-checks of Run and of the goose adapter split violations into
+// StatusNew and StatusPreExisting.
+const (
+	StatusClean       Status = "clean"
+	StatusViolation   Status = "violation"
+	StatusNew         Status = "new"
+	StatusPreExisting Status = "pre_existing"
+	StatusError       Status = "error"
+)
+
+// Result is the outcome of one check on one table or foreign key.
+type Result struct {
+	// ID identifies the check across runs: kind:table[:constraint].
+	ID         string   `json:"id"`
+	Check      Kind     `json:"check"`
+	Table      string   `json:"table"`
+	Constraint string   `json:"constraint,omitempty"`
+	Columns    []string `json:"columns,omitempty"`
+	RefTable   string   `json:"ref_table,omitempty"`
+	RefColumns []string `json:"ref_columns,omitempty"`
+	Status     Status   `json:"status"`
+	// Count is the number of violating rows.
+	Count int64 `json:"count"`
+	// KeyColumns name the values in each sample: the primary key, or the
+	// checked columns when the table has none.
+	KeyColumns []string `json:"key_columns"`
+	// Samples are up to SampleSize violating rows' keys, smallest first,
+	// each value printed as text ("NULL" for NULL).
+	Samples [][]string `json:"samples"`
+	// TenantIDs are, for MissingTenant, tenant ids found that the tenant
+	// table lacks (up to SampleSize).
+	TenantIDs []string `json:"tenant_ids,omitempty"`
+	// Plan says how the check reads the table, chosen from its indexes.
+	Plan string `json:"plan"`
+	// SQL is the query text that ran (several separated by ";\n").
+	SQL      string        `json:"sql"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+
+	// all holds every key read (up to diffLimit), for Since.
+	all [][]string
+}
+
+// Violation reports whether the result found violating rows.
+func (r *Result) Violation() bool { return r.Count > 0 }
+
+// Check loads the catalog through db and runs every configured check,
+// returning a report with one result per check. A violation is not an
+// error: inspect Report.OK or Report.Violations. The error is non-nil only
+// when the catalog cannot be read or a check query fails (that result then
+// has Status "error" and the report is returned too).
+func Check(ctx context.Context, db Querier, opts *Options) (*Report, error) {
+	o := opts.withDefaults()
+	start := time.Now()
+	d, err := dialectOf(ctx, db, o.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	o.Dialect = d
+	rep := &Report{Dialect: d.String(), StartedAt: start.UTC()}
+	results, schema, warnings, err := runChecks(ctx, db, &o)
+	rep.Schema, rep.Results, rep.Warnings = schema, results, warnings
+	rep.Duration = time.Since(start)
+	rep.Outcome = OutcomeClean
+	if len(rep.Violations()) > 0 {
+		rep.Outcome = OutcomeViolations
+	}
+	if err != nil {
+		rep.Outcome = OutcomeFailed
+		return rep, err
+	}
+	o.Logger.LogAttrs(ctx, slog.LevelInfo, "tenant integrity check",
+		slog.String("outcome", string(rep.Outcome)), slog.Int("checks", len(results)),
+		slog.Int("violations", len(rep.Violations())), slog.Duration("duration", rep.Duration))
+	return rep, nil
+}
+
+func dialectOf(ctx context.Context, db Querier, d sqldialect.Dialect) (sqldialect.Dialect, error) {
+	if d != sqldialect.Unknown {
+		return d, nil
+	}
+	sdb, ok := db.(*sql.DB)
+	if !ok {
+		return d, ErrNoDialect
+	}
+	d, err := sqldialect.Detect(ctx, sdb)
+	if err != nil {
+		return d, fmt.Errorf("migrate: %w", err)
+	}
+	return d, nil
+}
+
+// ErrNoDialect is returned when Options.Dialect is unknown and the database
+// handle is not a *sql.DB it could be detected from.
+var ErrNoDialect = errors.New("migrate: Options.Dialect is required with a *sql.Conn or *sql.Tx")
+
+// runChecks loads the catalog through q and runs the checks in a stable
+// order. It stops at the first query error (context cancelled, statement
+// timeout), returning the results so far including the failed one.
+func runChecks(ctx context.Context, q Querier, o *Options) ([]Result, string, []string, error) {
+	c, err := catalog.Load(ctx, q, o.Dialect, o.Catalog)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("migrate: %w", err)
+	}
+	p := planner{c: c, d: o.Dialect, n: o.SampleSize}
+	var warnings []string
+	root := c.Table(c.Opts.TenantTable)
+	want := func(k Kind) bool { return slices.Contains(o.Checks, k) }
+	if root == nil && want(MissingTenant) {
+		warnings = append(warnings, fmt.Sprintf("tenant table %q not found: missing_tenant checks skipped", c.Opts.TenantTable))
+	}
+	var checks []check
+	for _, t := range c.Tables {
+		if o.Tables != nil && !slices.Contains(o.Tables, t.Name) {
+			continue
+		}
+		if t.Kind == catalog.TenantOwned {
+			if want(NullTenant) {
+				checks = append(checks, p.nullTenant(t))
+			}
+			if want(MissingTenant) && root != nil && root.HasColumn(c.Opts.TenantKey) {
+				checks = append(checks, p.missingTenant(t, root))
+			}
+		}
+		for _, fk := range t.ForeignKeys {
+			if want(Orphan) && !p.isTenantFK(t, fk) {
+				checks = append(checks, p.orphan(t, fk))
+			}
+			if want(CrossTenant) {
+				if ch, ok := p.crossTenant(t, fk); ok {
+					checks = append(checks, ch)
+				}
+			}
+		}
+	}
+	results := make([]Result, 0, len(checks))
+	for _, ch := range checks {
+		r := ch.res
+		start := time.Now()
+		err := ch.run(ctx, q, &r)
+		r.Duration = time.Since(start)
+		switch {
+		case err != nil:
+			r.Status, r.Error = StatusError, err.Error()
+		case r.Count > 0:
+			r.Status = StatusViolation
+		default:
+			r.Status = StatusClean
+		}
+		r.all = r.Samples
+		r.Samples = slices.Clone(r.Samples[:min(len(r.Samples), o.SampleSize)])
+		if r.Samples == nil {
+			r.Samples = [][]string{}
+		}
+		o.Logger.LogAttrs(ctx, slog.LevelDebug, "check", slog.String("id", r.ID), slog.String("plan", r.Plan),
+			slog.Int64("count", r.Count), slog.Duration("duration", r.Duration))
+		results = append(results, r)
+		if err != nil {
+			return results, c.Schema, warnings, fmt.Errorf("migrate: check %s: %w", r.ID, err)
+		}
+	}
+	return results, c.Schema, warnings, nil
+}
+
+type check struct {
+	res Result
+	run func(ctx context.Context, q Querier, r *Result) error
+}
+
+type planner struct {
+	c *catalog.Catalog
+	d sqldialect.Dialect
+	n int
+}
+
+func (p *planner) tbl(name string) string {
+	if p.d == sqldialect.SQLite || p.c.Schema == "" {
+		return p.d.Quote(name)
+	}
+	return p.d.Quote(p.c.Schema) + "." + p.d.Quote(name)
+}
+
+func (p *planner) col(alias, name string) string { return alias + "." + p.d.Quote(name) }
+
+func (p *planner) cols(alias string, names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = p.col(alias, n)
+	}
+	return strings.Join(out, ", ")
+}
+
+// keyColumns returns the primary key, or fallback when there is none.
+func keyColumns(t *catalog.Table, fallback []string) []string {
+	if len(t.PrimaryKey) > 0 {
+		return t.PrimaryKey
+	}
+	return fallback
+}
+
+// window builds the one-pass query shape every check uses: the violating
+// rows' keys, ordered, with the total count computed by a window function
+// over the same pass, so counting and sampling read the rows once.
+func (p *planner) window(keys []string, extra string, from, where string) string {
+	sel := p.cols("c", keys)
+	if extra != "" {
+		sel += ", " + extra
+	}
+	q := "SELECT " + sel + ", COUNT(*) OVER () FROM " + from + " WHERE " + where + " ORDER BY " + p.cols("c", keys)
+	return q + " LIMIT " + strconv.Itoa(diffLimit)
+}
+
+func (p *planner) base(k Kind, t *catalog.Table, cons string, cols []string) Result {
+	id := string(k) + ":" + t.Name
+	if cons != "" {
+		id += ":" + cons
+	}
+	return Result{ID: id, Check: k, Table: t.Name, Constraint: cons, Columns: cols}
+}
+
+func (p *planner) indexPlan(t *catalog.Table, col, indexed, unindexed string) string {
+	if ix := t.IndexLedBy(col); ix != nil {
+		return fmt.Sprintf(indexed, ix.Name)
+	}
+	return unindexed
+}
+
+func (p *planner) nullTenant(t *catalog.Table) check {
+	tc := p.c.Opts.TenantColumn
+	keys := keyColumns(t, []string{tc})
+	r := p.base(NullTenant, t, "", []string{tc})
+	r.KeyColumns = keys
+	r.Plan = p.indexPlan(t, tc, "index probe on %s", "one sequential pass (no index led by "+tc+")")
+	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", p.col("c", tc)+" IS NULL")
+	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
+		var err error
+		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, r.SQL, len(keys), 0)
+		return err
+	}}
+}
+
+func (p *planner) missingTenant(t, root *catalog.Table) check {
+	tc, key := p.c.Opts.TenantColumn, p.c.Opts.TenantKey
+	keys := keyColumns(t, []string{tc})
+	r := p.base(MissingTenant, t, "", []string{tc})
+	r.RefTable, r.RefColumns, r.KeyColumns = root.Name, []string{key}, keys
+	notExists := "NOT EXISTS (SELECT 1 FROM " + p.tbl(root.Name) + " o WHERE " + p.col("o", key) + " = %s)"
+	antiJoin := p.window(keys, p.col("c", tc), p.tbl(t.Name)+" c",
+		p.col("c", tc)+" IS NOT NULL AND "+fmt.Sprintf(notExists, p.col("c", tc)))
+	ix := t.IndexLedBy(tc)
+	if ix == nil {
+		r.Plan = "one sequential pass, anti-join with " + root.Name + " (no index led by " + tc + ")"
+		r.SQL = antiJoin
+		return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
+			var err error
+			var ids [][]string
+			r.Count, r.Samples, ids, err = p.scanWindow(ctx, q, r.SQL, len(keys), 1)
+			r.TenantIDs = distinctFirst(ids, p.n)
+			return err
+		}}
+	}
+	// Loose index scan: walk the distinct tenant ids with one index probe
+	// each (MIN(tc) > previous), anti-join them with the tenant table, and
+	// only when some are missing read their rows through the same index.
+	r.Plan = "skip scan over distinct " + tc + " on " + ix.Name + ", anti-join with " + root.Name
+	c := p.col("c", tc)
+	distinct := "WITH RECURSIVE t(v) AS (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c UNION ALL " +
+		"SELECT (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c WHERE " + c + " > t.v) FROM t WHERE t.v IS NOT NULL) " +
+		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + fmt.Sprintf(notExists, "t.v") + " LIMIT " + strconv.Itoa(maxTenantIDs+1)
+	r.SQL = distinct
+	colType := ""
+	if cc, ok := t.Column(tc); ok {
+		colType = cc.Type
+	}
+	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
+		ids, err := scanStrings(ctx, q, distinct)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if len(ids) > maxTenantIDs {
+			// Too many to list: one anti-join pass instead.
+			r.SQL += ";\n" + antiJoin
+			var tids [][]string
+			r.Count, r.Samples, tids, err = p.scanWindow(ctx, q, antiJoin, len(keys), 1)
+			r.TenantIDs = distinctFirst(tids, p.n)
+			return err
+		}
+		ph := make([]string, len(ids))
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			ph[i] = p.d.Placeholder(i + 1)
+			if p.d == sqldialect.Postgres && colType != "" {
+				ph[i] = "CAST(" + ph[i] + " AS " + colType + ")"
+			}
+			args[i] = id
+		}
+		rows := p.window(keys, "", p.tbl(t.Name)+" c", c+" IN ("+strings.Join(ph, ", ")+")")
+		r.SQL += ";\n" + rows
+		r.TenantIDs = ids[:min(len(ids), p.n)]
+		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, rows, len(keys), 0, args...)
+		return err
+	}}
+}
+
+// isTenantFK reports whether fk is the tenant column's key to the tenant
+// table, which MissingTenant checks with a better plan.
+func (p *planner) isTenantFK(t *catalog.Table, fk catalog.ForeignKey) bool {
+	return t.Kind == catalog.TenantOwned && fk.RefTable == p.c.Opts.TenantTable &&
+		slices.Equal(fk.Columns, []string{p.c.Opts.TenantColumn}) && slices.Equal(fk.RefColumns, []string{p.c.Opts.TenantKey})
+}
+
+func (p *planner) fkJoin(childAlias, parentAlias string, fk catalog.ForeignKey) string {
+	on := make([]string, len(fk.Columns))
+	for i := range fk.Columns {
+		on[i] = p.col(parentAlias, fk.RefColumns[i]) + " = " + p.col(childAlias, fk.Columns[i])
+	}
+	return strings.Join(on, " AND ")
+}
+
+func (p *planner) orphan(t *catalog.Table, fk catalog.ForeignKey) check {
+	keys := keyColumns(t, fk.Columns)
+	r := p.base(Orphan, t, fk.Name, fk.Columns)
+	r.RefTable, r.RefColumns, r.KeyColumns = fk.RefTable, fk.RefColumns, keys
+	var where []string
+	for _, c := range fk.Columns {
+		where = append(where, p.col("c", c)+" IS NOT NULL")
+	}
+	where = append(where, "NOT EXISTS (SELECT 1 FROM "+p.tbl(fk.RefTable)+" p WHERE "+p.fkJoin("c", "p", fk)+")")
+	r.Plan = "one pass over " + t.Name + ", anti-join with " + fk.RefTable
+	if ref := p.c.Table(fk.RefTable); ref != nil && ref.IndexLedBy(fk.RefColumns...) == nil {
+		r.Plan += " (no index on the referenced columns: hashed or scanned)"
+	}
+	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", strings.Join(where, " AND "))
+	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
+		var err error
+		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, r.SQL, len(keys), 0)
+		return err
+	}}
+}
+
+// tenantOf returns the joins that lead from alias (a row of t) to its
+// tenant and the expression of that tenant, or ok=false when t has none.
+func (p *planner) tenantOf(t *catalog.Table, alias string) (joins, expr string, ok bool) {
+	switch t.Kind {
+	case catalog.TenantOwned:
+		return "", p.col(alias, p.c.Opts.TenantColumn), true
+	case catalog.Closure:
+		prev := alias
+		var b strings.Builder
+		for i, fk := range t.TenantPath {
+			a := alias + "_t" + strconv.Itoa(i)
+			b.WriteString(" JOIN " + p.tbl(fk.RefTable) + " " + a + " ON " + p.fkJoin(prev, a, fk))
+			prev = a
+		}
+		return b.String(), p.col(prev, p.c.Opts.TenantColumn), true
+	}
+	return "", "", false
+}
+
+func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, bool) {
+	ref := p.c.Table(fk.RefTable)
+	if ref == nil || fk.RefTable == t.Name && t.Kind == catalog.Closure {
+		return check{}, false
+	}
+	if t.Kind == catalog.Closure && len(t.TenantPath) > 0 && t.TenantPath[0].Name == fk.Name {
+		return check{}, false // the child's tenant is defined through this key
+	}
+	tc := p.c.Opts.TenantColumn
+	if t.Kind == catalog.TenantOwned && ref.Kind == catalog.TenantOwned {
+		for i, c := range fk.Columns {
+			if c == tc && fk.RefColumns[i] == tc {
+				return check{}, false // the key itself pairs the tenants
+			}
+		}
+	}
+	cj, ce, ok1 := p.tenantOf(t, "c")
+	pj, pe, ok2 := p.tenantOf(ref, "p")
+	if !ok1 || !ok2 {
+		return check{}, false
+	}
+	keys := keyColumns(t, fk.Columns)
+	r := p.base(CrossTenant, t, fk.Name, fk.Columns)
+	r.RefTable, r.RefColumns, r.KeyColumns = fk.RefTable, fk.RefColumns, keys
+	from := p.tbl(t.Name) + " c" + cj + " JOIN " + p.tbl(fk.RefTable) + " p ON " + p.fkJoin("c", "p", fk) + pj
+	r.SQL = p.window(keys, "", from, ce+" <> "+pe)
+	r.Plan = "one pass over " + t.Name + ", join with " + fk.RefTable
+	if t.Kind == catalog.Closure || ref.Kind == catalog.Closure {
+		r.Plan += " (closure tenant through its foreign-key path)"
+	}
+	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
+		var err error
+		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, r.SQL, len(keys), 0)
+		return err
+	}}, true
+}
+
+// scanWindow runs a window query: nkeys key columns, nextra extra columns,
+// then the count. It returns the count, the keys and the extra values.
+func (p *planner) scanWindow(ctx context.Context, q Querier, query string, nkeys, nextra int, args ...any) (int64, [][]string, [][]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer rows.Close()
+	var count int64
+	var keys, extra [][]string
+	vals := make([]any, nkeys+nextra+1)
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, nil, nil, err
+		}
+		row := make([]string, nkeys+nextra)
+		for i := range row {
+			row[i] = text(vals[i])
+		}
+		keys = append(keys, row[:nkeys])
+		extra = append(extra, row[nkeys:])
+		count, err = strconv.ParseInt(text(vals[len(vals)-1]), 10, 64)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("count: %w", err)
+		}
+	}
+	return count, keys, extra, rows.Err()
+}
+
+func scanStrings(ctx context.Context, q Querier, query string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, text(v))
+	}
+	return out, rows.Err()
+}
+
+func distinctFirst(rows [][]string, n int) []string {
+	var out []string
+	for _, r := range rows {
+		if len(r) > 0 && !slices.Contains(out, r[0]) && len(out) < n {
+			out = append(out, r[0])
+		}
+	}
+	return out
+}
+
+// text prints a scanned value: NULL as "NULL", bytes as text, times in
+// RFC 3339.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	case [16]byte: // a UUID from some drivers
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+	}
+	return fmt.Sprint(v)
+}

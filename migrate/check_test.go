@@ -1,0 +1,168 @@
+package migrate_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/migrate"
+)
+
+func TestCheckFindsEveryViolation(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, d := setup(t, open, cleanRows, badRows)
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			require.Equal(t, migrate.OutcomeViolations, rep.Outcome)
+			require.False(t, rep.OK())
+			require.Equal(t, d.String(), rep.Dialect)
+
+			type want struct {
+				kind       migrate.Kind
+				table, ref string
+				count      int64
+				samples    [][]string
+			}
+			for _, w := range []want{
+				{migrate.NullTenant, "audit_logs", "", 2, [][]string{{"30"}, {"31"}}},
+				{migrate.MissingTenant, "properties", "organizations", 2, [][]string{{"3"}, {"4"}}},
+				{migrate.MissingTenant, "buildings", "organizations", 1, [][]string{{"23"}}},
+				{migrate.MissingTenant, "audit_logs", "organizations", 0, [][]string{}},
+				{migrate.Orphan, "meters", "properties", 1, [][]string{{"12"}}},
+				{migrate.Orphan, "buildings", "properties", 1, [][]string{{"21"}}},
+				{migrate.Orphan, "invoice_items", "invoices", 1, [][]string{{"52"}}},
+				{migrate.Orphan, "invoice_items", "meters", 0, [][]string{}},
+				{migrate.Orphan, "invoices", "currencies", 0, [][]string{}},
+				{migrate.CrossTenant, "meters", "properties", 1, [][]string{{"11"}}},
+				{migrate.CrossTenant, "invoice_items", "meters", 1, [][]string{{"51"}}},
+			} {
+				r := find(t, rep, w.kind, w.table, w.ref)
+				require.Equal(t, w.count, r.Count, r.ID)
+				require.Equal(t, w.samples, r.Samples, r.ID)
+				require.Equal(t, []string{"id"}, r.KeyColumns)
+				require.NotEmpty(t, r.SQL)
+				require.NotEmpty(t, r.Plan)
+				require.Positive(t, r.Duration)
+				if w.count > 0 {
+					require.Equal(t, migrate.StatusViolation, r.Status)
+				} else {
+					require.Equal(t, migrate.StatusClean, r.Status)
+				}
+			}
+			require.Equal(t, []string{"ghost", "ghost2"}, find(t, rep, migrate.MissingTenant, "properties", "").TenantIDs)
+			require.Equal(t, []string{"ghost"}, find(t, rep, migrate.MissingTenant, "buildings", "").TenantIDs)
+			// The composite key pairs the tenants: no separate cross-tenant
+			// check; the orphan check covers it. The closure table's own
+			// tenant key is not compared with itself.
+			for _, r := range rep.Results {
+				require.False(t, r.Check == migrate.CrossTenant && r.Table == "buildings")
+				require.False(t, r.Check == migrate.CrossTenant && r.RefTable == "invoices")
+				require.False(t, r.Check == migrate.Orphan && r.RefTable == "organizations" && r.Table != "invoices" && r.Table != "properties" && r.Table != "meters",
+					"tenant FK checked as missing_tenant: %s", r.ID)
+			}
+			if d == sqldialect.Postgres {
+				// properties has an index led by tenant_id: the skip scan.
+				require.Contains(t, find(t, rep, migrate.MissingTenant, "properties", "").Plan, "skip scan")
+				require.Contains(t, find(t, rep, migrate.MissingTenant, "buildings", "").Plan, "one sequential pass")
+			}
+
+			// JSON with stable names, and the table.
+			b, err := json.Marshal(rep)
+			require.NoError(t, err)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(b, &m))
+			require.Equal(t, false, m["ok"])
+			require.EqualValues(t, 8, m["violations"])
+			require.Equal(t, "violations", m["outcome"])
+			res := m["results"].([]any)[0].(map[string]any)
+			for _, k := range []string{"id", "check", "table", "status", "count", "key_columns", "samples", "plan", "sql", "duration_ns"} {
+				require.Contains(t, res, k)
+			}
+			var buf bytes.Buffer
+			require.NoError(t, rep.WriteTable(&buf))
+			out := buf.String()
+			require.Contains(t, out, "tenant integrity: VIOLATIONS")
+			require.Contains(t, out, "missing_tenant:properties (violation): 2 rows")
+			require.Contains(t, out, "unknown tenant ids: ghost, ghost2")
+			require.Contains(t, out, "id = 11")
+		})
+	}
+}
+
+func TestCheckCleanDatabase(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, _ := setup(t, open, cleanRows)
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "%+v", rep.Violations())
+			require.Equal(t, migrate.OutcomeClean, rep.Outcome)
+			// 5 tenant tables x 2 + orphans (meters, buildings, invoices
+			// currency, 2 x invoice_items) + cross (meters, items->meters).
+			require.Len(t, rep.Results, 10+5+2)
+			for _, r := range rep.Results {
+				require.Equal(t, migrate.StatusClean, r.Status, r.ID)
+				require.Zero(t, r.Count)
+				require.Empty(t, r.Samples)
+			}
+		})
+	}
+}
+
+// An orphan inserted with triggers bypassed is found although PostgreSQL
+// still marks the constraint validated.
+func TestCheckIgnoresValidatedFlag(t *testing.T) {
+	db, d := setup(t, openers()["postgres"], cleanRows,
+		[]string{`INSERT INTO invoice_items (id, invoice_id) VALUES (60, 12345)`})
+	c, err := catalog.Load(t.Context(), db, d, nil)
+	require.NoError(t, err)
+	require.True(t, c.Table("invoice_items").ForeignKeys[0].Validated)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	r := find(t, rep, migrate.Orphan, "invoice_items", "invoices")
+	require.EqualValues(t, 1, r.Count)
+	require.Equal(t, [][]string{{"60"}}, r.Samples)
+}
+
+func TestCheckOptions(t *testing.T) {
+	db, _ := setup(t, openers()["sqlite"], cleanRows, badRows)
+	rep, err := migrate.Check(t.Context(), db, &migrate.Options{
+		Tables: []string{"properties"}, Checks: []migrate.Kind{migrate.MissingTenant}, SampleSize: 1,
+	})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	require.EqualValues(t, 2, rep.Results[0].Count)
+	require.Equal(t, [][]string{{"3"}}, rep.Results[0].Samples)
+
+	// A custom tenant table and column.
+	exec(t, db, `CREATE TABLE accounts (account_key TEXT PRIMARY KEY)`,
+		`CREATE TABLE notes (id INTEGER PRIMARY KEY, account TEXT)`,
+		`INSERT INTO accounts VALUES ('a')`, `INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, NULL)`)
+	rep, err = migrate.Check(t.Context(), db, &migrate.Options{
+		Catalog: &catalog.Options{TenantTable: "accounts", TenantColumn: "account", TenantKey: "account_key"},
+		Checks:  []migrate.Kind{migrate.NullTenant, migrate.MissingTenant},
+	})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 2)
+	require.Equal(t, [][]string{{"3"}}, find(t, rep, migrate.NullTenant, "notes", "").Samples)
+	require.Equal(t, []string{"b"}, find(t, rep, migrate.MissingTenant, "notes", "").TenantIDs)
+
+	// No tenant table: a warning, not a failure.
+	rep, err = migrate.Check(t.Context(), db, &migrate.Options{Catalog: &catalog.Options{TenantTable: "nope"}})
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Warnings)
+
+	// A *sql.Conn needs the dialect.
+	conn, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = migrate.Check(t.Context(), conn, nil)
+	require.ErrorIs(t, err, migrate.ErrNoDialect)
+	_, err = migrate.Check(t.Context(), conn, &migrate.Options{Dialect: sqldialect.SQLite})
+	require.NoError(t, err)
+}

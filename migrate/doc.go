@@ -1,0 +1,2 @@
+// Package migrate checks tenant integrity around every migration step.
+package migrate
