@@ -45,11 +45,10 @@ if v then
   local a, b, c = string.match(v, '^(%d+):(%d+):(%d+)$')
   if not a then return redis.error_reply('ERR tenantkit: malformed rate limit state in ' .. KEYS[1]) end
   a = tonumber(a); b = tonumber(b); c = tonumber(c)
-  if c ~= rate and c > 0 then
-    -- stored with another rate: b/c of a microsecond, rounded up in 1/rate units
-    local extra
-    extra, b = divmod(math.ceil(b * rate / c), rate)
-    a = a + extra
+  if c ~= rate and b > 0 then
+    -- stored under another rate: round the fraction up to a whole
+    -- microsecond (stricter, never looser)
+    a = a + 1; b = 0
   end
   if a > now or (a == now and b > 0) then tq = a; tr = b end
 end

@@ -184,8 +184,12 @@ func New(c redis.Scripter, opts *Options) *Store {
 	return s
 }
 
-// maxExact is the largest integer a Redis Lua number holds exactly.
-const maxExact = 1 << 53
+// Bounds that keep every number of the script exact: Redis Lua numbers are
+// doubles, exact for integers up to 2^53.
+const (
+	maxExact = 1 << 53
+	maxRate  = 1 << 43 // rate × 1000 and rate + state stay below 2^53
+)
 
 // Take decides req with one EVALSHA (EVAL the first time a server lacks the
 // script) and fills d. It returns an error wrapping ratelimit.ErrInvalid for
@@ -201,9 +205,14 @@ func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	// Redis TIME has microsecond resolution: a period is rounded up to a
 	// whole microsecond, which can only make the limit stricter.
 	periodUS := int64((req.Limit.Period + time.Microsecond - 1) / time.Microsecond)
-	if lim := int64(maxExact) / periodUS; int64(burst) > lim-int64(n) {
-		return fmt.Errorf("%w: key %q: limit %q: burst %d over %v is too large for the Redis store (burst × period in µs must stay below 2^53)",
-			ratelimit.ErrInvalid, req.Key, req.Limit.Name, burst, req.Limit.Period)
+	if lim := int64(maxExact) / periodUS; int64(burst) > lim-int64(n) || req.Limit.Rate > maxRate {
+		return fmt.Errorf("%w: key %q: limit %q: %d per %v with burst %d is too large for the Redis store (rate at most 2^43, burst × period in µs below 2^53)",
+			ratelimit.ErrInvalid, req.Key, req.Limit.Name, req.Limit.Rate, req.Limit.Period, burst)
+	}
+	for _, q := range req.Quotas {
+		if q.Max > maxExact {
+			return fmt.Errorf("%w: key %q: quota %q: max %d is too large for the Redis store (at most 2^53)", ratelimit.ErrInvalid, req.Key, q.Name, q.Max)
+		}
 	}
 	now := s.now()
 	if s.deny != nil && s.deny.lookup(req, n, now, d) {

@@ -1,0 +1,394 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+// FailPolicy is what Handler does when the Store cannot decide.
+type FailPolicy uint8
+
+// Fail policies.
+const (
+	// FailOpen lets the request through without rate-limit state headers
+	// (only RateLimit-Policy): an outage of the limiter's backend does not
+	// become an outage of the API. Quotas are not counted meanwhile.
+	FailOpen FailPolicy = iota
+	// FailClosed answers 503 Service Unavailable with Retry-After
+	// (Options.FailRetryAfter): nothing passes that was not counted.
+	FailClosed
+)
+
+// KeyBy selects how Handler keys requests that carry a tenant. Requests
+// without a tenant (guests) are always keyed by client IP.
+type KeyBy uint8
+
+// Key strategies.
+const (
+	// ByTenant keys by tenant ID: the whole tenant shares its plan's limit.
+	ByTenant KeyBy = iota
+	// ByTenantAndIP keys by tenant ID and client IP (the original design's
+	// key): each client address of a tenant gets the plan's limit.
+	ByTenantAndIP
+	// ByToken keys by a SHA-256 digest of the bearer token (the raw token
+	// is never used as a key), falling back to ByTenant without one.
+	ByToken
+)
+
+// Options configures a Limiter. The zero value (or nil) means defaults.
+type Options struct {
+	// KeyBy chooses the key of tenant requests. Default ByTenant.
+	KeyBy KeyBy
+
+	// Key, when set, returns the key of a request; an empty result falls
+	// back to KeyBy (or client IP for guests). Keys from Key share the
+	// store with the built-in keys ("tenant:…", "ip:…", "token:…"), so use
+	// a distinct prefix.
+	Key func(r *http.Request) string
+
+	// ClientIP extracts guests' addresses. Default: RemoteAddr only, no
+	// proxy trusted (X-Forwarded-For ignored).
+	ClientIP *ClientIP
+
+	// Quotas returns the daily and monthly quotas counted (and, with
+	// Max > 0, enforced) for a tenant's requests, in the same atomic
+	// decision as the rate limit. Called once per tenant request; nil
+	// means none. Guests have no quotas.
+	Quotas func(t tenant.Tenant) []Quota
+
+	// FailPolicy applies when the Store returns an error. Default FailOpen.
+	FailPolicy FailPolicy
+
+	// FailRetryAfter is the Retry-After of a FailClosed 503. Default 1s.
+	FailRetryAfter time.Duration
+
+	// OnError, when set, is called with every Store error before the
+	// FailPolicy applies (for metrics); the error is then not logged.
+	OnError func(ctx context.Context, key string, err error)
+
+	// Logger receives one warning per denied request ("rate limit
+	// exceeded", with tenant_id, ip, user_agent, attempts, endpoint,
+	// method) and store errors when OnError is nil. Default: discard.
+	Logger *slog.Logger
+
+	// ProblemJSON makes denials answer application/problem+json (RFC
+	// 9457) instead of {"error":"rate limit exceeded","retry_after":N}.
+	ProblemJSON bool
+
+	// ResetUnix makes X-RateLimit-Reset a Unix time instead of delta
+	// seconds. Default false (delta seconds, like RateLimit's t).
+	ResetUnix bool
+
+	// Now is the clock for ResetUnix. Default time.Now.
+	Now func() time.Time
+}
+
+// Limiter applies per-tenant plan limits and quotas to HTTP requests, and
+// decides single requests without HTTP through Allow and AllowQuotas. It is
+// safe for concurrent use; its zero value is not usable, use New.
+type Limiter struct {
+	store Store
+	plans *Plans
+	opts  Options
+	log   *slog.Logger
+	pool  sync.Pool
+}
+
+// scratch is the per-request working memory, pooled so a decision through
+// the Store interface does not allocate.
+type scratch struct {
+	req    Request
+	d      Decision
+	quotas [4]QuotaResult
+	buf    [160]byte
+}
+
+// New returns a Limiter deciding on s with the limits of plans. plans nil
+// means the defaults (a fresh &Plans{}); opts nil means defaults.
+func New(s Store, plans *Plans, opts *Options) *Limiter {
+	l := &Limiter{store: s, plans: plans}
+	if opts != nil {
+		l.opts = *opts
+	}
+	if l.plans == nil {
+		l.plans = &Plans{}
+	}
+	if l.opts.FailRetryAfter <= 0 {
+		l.opts.FailRetryAfter = time.Second
+	}
+	if l.opts.Now == nil {
+		l.opts.Now = time.Now
+	}
+	l.log = l.opts.Logger
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.pool.New = func() any { return new(scratch) }
+	return l
+}
+
+// Allow decides one unit for key against lim. The error is the Store's
+// (wrapping ErrInvalid or ErrUnavailable); the FailPolicy is Handler's
+// business, not Allow's.
+func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) (Result, error) {
+	sc := l.pool.Get().(*scratch)
+	sc.req = Request{Key: key, Limit: lim}
+	sc.d.Quotas = sc.quotas[:0]
+	err := l.store.Take(ctx, &sc.req, &sc.d)
+	r := sc.d.Result
+	l.pool.Put(sc)
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// AllowQuotas decides one unit for key against lim and counts it against
+// quotas, all or nothing. Decision.Quotas is freshly allocated.
+func (l *Limiter) AllowQuotas(ctx context.Context, key string, lim Limit, quotas ...Quota) (Decision, error) {
+	req := Request{Key: key, Limit: lim, Quotas: quotas}
+	d := Decision{Quotas: make([]QuotaResult, 0, len(quotas))}
+	if err := l.store.Take(ctx, &req, &d); err != nil {
+		return Decision{}, err
+	}
+	return d, nil
+}
+
+// Plans returns the limiter's plan table; Replace on it takes effect on the
+// next request.
+func (l *Limiter) Plans() *Plans { return l.plans }
+
+// Handler returns next wrapped in the limiter. Each request is decided
+// against the plan of the tenant in its context (tenant.FromContext), or
+// the guest limit by client IP. Every response carries RateLimit-Policy,
+// RateLimit and the legacy X-RateLimit-* headers; a denied request gets 429
+// with Retry-After and a JSON body and is logged once. Handler never
+// mutates r.
+func (l *Limiter) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.serve(w, r, next)
+	})
+}
+
+func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	ctx := r.Context()
+	t, hasTenant := tenant.FromContext(ctx)
+	tbl := l.plans.table()
+	pe := tbl.guest
+	if hasTenant {
+		pe = tbl.lookup(t.Plan)
+	}
+	sc := l.pool.Get().(*scratch)
+	sc.req = Request{Key: l.key(r, t, hasTenant), Limit: pe.lim}
+	if hasTenant && l.opts.Quotas != nil {
+		sc.req.Quotas = l.opts.Quotas(t)
+	}
+	sc.d.Quotas = sc.quotas[:0]
+	if err := l.store.Take(ctx, &sc.req, &sc.d); err != nil {
+		key := sc.req.Key
+		l.pool.Put(sc)
+		l.fail(w, r, next, pe, key, err)
+		return
+	}
+	l.setHeaders(w.Header(), pe, sc)
+	if !sc.d.Allowed {
+		l.deny(w, r, t, hasTenant, sc)
+		l.pool.Put(sc)
+		return
+	}
+	sc.req = Request{}
+	l.pool.Put(sc)
+	next.ServeHTTP(w, r)
+}
+
+// key returns the store key of r.
+func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool) string {
+	if l.opts.Key != nil {
+		if k := l.opts.Key(r); k != "" {
+			return k
+		}
+	}
+	if !hasTenant {
+		return l.ipKey("ip:", r)
+	}
+	switch l.opts.KeyBy {
+	case ByTenantAndIP:
+		return l.ipKey("tenant:"+string(t.ID)+"|ip:", r)
+	case ByToken:
+		if tok, ok := bearer(r); ok {
+			sum := sha256.Sum256([]byte(tok))
+			var b [6 + 32]byte
+			copy(b[:], "token:")
+			hex.Encode(b[6:], sum[:16])
+			return string(b[:])
+		}
+	}
+	return "tenant:" + string(t.ID)
+}
+
+func (l *Limiter) ipKey(prefix string, r *http.Request) string {
+	var b [96]byte
+	k := append(b[:0], prefix...)
+	if p, ok := l.opts.ClientIP.Prefix(r); ok {
+		k = p.AppendTo(k)
+	} else {
+		k = append(k, "unknown"...)
+	}
+	return string(k)
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[7:])
+	return tok, tok != ""
+}
+
+// setHeaders writes the rate-limit headers of the decision in sc. The
+// header values share one allocated string; the value slices one array.
+func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch) {
+	d := &sc.d
+	if d.Limit != pe.lim {
+		pe = entryFor(d.Limit)
+	}
+	reset := ceilSeconds(d.ResetAfter)
+	if !d.Allowed {
+		reset = ceilSeconds(d.RetryAfter)
+	}
+	b := appendRateLimit(sc.buf[:0], pe.name, int64(d.Remaining), reset)
+	nRL := len(b)
+	policy := pe.policy
+	if len(d.Quotas) > 0 {
+		pb := append([]byte(nil), policy...)
+		for _, qr := range d.Quotas {
+			if qr.Quota.Max == 0 {
+				continue
+			}
+			name := quotaName(qr.Quota)
+			b = append(b, ", "...)
+			b = appendRateLimit(b, name, qr.Quota.Max-qr.Used, ceilSeconds(qr.ResetAt.Sub(l.opts.Now())))
+			pb = append(pb, ", "...)
+			pb = appendPolicy(pb, name, qr.Quota.Max, quotaWindow(qr.Quota.Period))
+		}
+		policy = string(pb)
+		nRL = len(b)
+	}
+	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
+	nRem := len(b)
+	if l.opts.ResetUnix {
+		b = strconv.AppendInt(b, l.opts.Now().Add(time.Duration(reset)*time.Second).Unix(), 10)
+	} else {
+		b = strconv.AppendInt(b, reset, 10)
+	}
+	s := string(b)
+	v := make([]string, 5)
+	v[0], v[1], v[2], v[3], v[4] = policy, s[:nRL], pe.quota, s[nRL:nRem], s[nRem:]
+	h[HeaderPolicy] = v[0:1:1]
+	h[HeaderRateLimit] = v[1:2:2]
+	h[HeaderLimit] = v[2:3:3]
+	h[HeaderRemaining] = v[3:4:4]
+	h[HeaderReset] = v[4:5:5]
+}
+
+// quotaName is the sf-string naming a quota in the headers, e.g.
+// "api_calls/day".
+func quotaName(q Quota) string {
+	p := "/day"
+	if q.Period == Month {
+		p = "/month"
+	}
+	return string(appendSFString(nil, q.Name+p))
+}
+
+func quotaWindow(p QuotaPeriod) time.Duration {
+	if p == Month {
+		return 30 * 24 * time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// deny answers 429 and logs the denial once.
+func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, t tenant.Tenant, hasTenant bool, sc *scratch) {
+	d := &sc.d
+	retry := max(ceilSeconds(d.RetryAfter), 1)
+	h := w.Header()
+	h.Set(HeaderRetryAfter, strconv.FormatInt(retry, 10))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	var body []byte
+	if l.opts.ProblemJSON {
+		h.Set("Content-Type", "application/problem+json")
+		body = append(body, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"rate limit exceeded","retry_after":`...)
+	} else {
+		h.Set("Content-Type", "application/json")
+		body = append(body, `{"error":"rate limit exceeded","retry_after":`...)
+	}
+	body = strconv.AppendInt(body, retry, 10)
+	body = append(body, "}\n"...)
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(body)
+
+	tenantID := "guest"
+	if hasTenant {
+		tenantID = string(t.ID)
+	}
+	ip := "unknown"
+	if a, ok := l.opts.ClientIP.Addr(r); ok {
+		ip = a.String()
+	}
+	// attempts: units in use in the current window plus this request, the
+	// counter the original design logged.
+	attempts := int64(d.Limit.burst()-d.Remaining) + int64(sc.req.Units())
+	l.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limit exceeded",
+		slog.String("tenant_id", tenantID),
+		slog.String("ip", ip),
+		slog.String("user_agent", r.UserAgent()),
+		slog.Int64("attempts", attempts),
+		slog.String("endpoint", r.URL.Path),
+		slog.String("method", r.Method),
+		slog.String("policy", d.Limit.Name),
+		slog.Duration("retry_after", d.RetryAfter),
+	)
+}
+
+// fail applies the FailPolicy to a Store error.
+func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler, pe *planEntry, key string, err error) {
+	if l.opts.OnError != nil {
+		l.opts.OnError(r.Context(), key, err)
+	} else {
+		l.log.LogAttrs(r.Context(), slog.LevelError, "rate limit store error",
+			slog.String("key", key), slog.String("error", err.Error()),
+			slog.String("fail_policy", l.opts.FailPolicy.String()))
+	}
+	h := w.Header()
+	h.Set(HeaderPolicy, pe.policy)
+	if l.opts.FailPolicy != FailClosed {
+		next.ServeHTTP(w, r)
+		return
+	}
+	retry := max(ceilSeconds(l.opts.FailRetryAfter), 1)
+	h.Set(HeaderRetryAfter, strconv.FormatInt(retry, 10))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"rate limiter unavailable","retry_after":` + strconv.FormatInt(retry, 10) + "}\n"))
+}
+
+// String returns "open" or "closed".
+func (p FailPolicy) String() string {
+	if p == FailClosed {
+		return "closed"
+	}
+	return "open"
+}

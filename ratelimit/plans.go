@@ -1,0 +1,152 @@
+package ratelimit
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// PlanSet is the content of a plan table: a Limit per plan name, the Limit
+// for guests (requests without a tenant, keyed by client IP) and the Limit
+// for a tenant whose plan is not in Plans.
+type PlanSet struct {
+	Plans   map[string]Limit
+	Guest   Limit
+	Unknown Limit
+}
+
+// DefaultPlanSet returns the default plans: guest 10/min (keyed by client
+// IP), basic 100/min, professional 500/min, enterprise 2000/min, and
+// 60/min for an unknown plan. Each Limit's Name is its plan name.
+func DefaultPlanSet() PlanSet {
+	perMin := func(name string, n int) Limit { return Limit{Name: name, Rate: n, Period: time.Minute} }
+	return PlanSet{
+		Plans: map[string]Limit{
+			"basic":        perMin("basic", 100),
+			"professional": perMin("professional", 500),
+			"enterprise":   perMin("enterprise", 2000),
+		},
+		Guest:   perMin("guest", 10),
+		Unknown: perMin("default", 60),
+	}
+}
+
+// Plans is a table from plan name to Limit that can be replaced while the
+// server runs. It is safe for concurrent use: Replace swaps the whole table
+// atomically and the next request sees the new limits (a request already
+// decided keeps its answer; a key's state carries over to its new limit).
+// The zero value holds DefaultPlanSet.
+type Plans struct {
+	p atomic.Pointer[planTable]
+}
+
+// planEntry is a Limit with its precomputed header values.
+type planEntry struct {
+	lim    Limit
+	policy string // RateLimit-Policy item, e.g. "basic";q=100;w=60
+	quota  string // X-RateLimit-Limit value, e.g. 100
+	name   string // the Limit's name as an sf-string, e.g. "basic"
+}
+
+type planTable struct {
+	plans   map[string]*planEntry
+	guest   *planEntry
+	unknown *planEntry
+}
+
+// NewPlans returns a plan table holding set, or an error naming the first
+// invalid Limit.
+func NewPlans(set PlanSet) (*Plans, error) {
+	p := &Plans{}
+	if err := p.Replace(set); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Replace validates set and makes it the table for every later request. On
+// error the table is unchanged. A Limit with an empty Name is named after
+// its plan ("guest" and "default" for Guest and Unknown).
+func (p *Plans) Replace(set PlanSet) error {
+	t, err := buildPlans(set)
+	if err != nil {
+		return err
+	}
+	p.p.Store(t)
+	return nil
+}
+
+func buildPlans(set PlanSet) (*planTable, error) {
+	t := &planTable{plans: make(map[string]*planEntry, len(set.Plans))}
+	var err error
+	for _, name := range sortedKeys(set.Plans) {
+		if t.plans[name], err = newPlanEntry(name, set.Plans[name]); err != nil {
+			return nil, err
+		}
+	}
+	if t.guest, err = newPlanEntry("guest", set.Guest); err != nil {
+		return nil, err
+	}
+	if t.unknown, err = newPlanEntry("default", set.Unknown); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func sortedKeys(m map[string]Limit) []string { return slices.Sorted(maps.Keys(m)) }
+
+func newPlanEntry(plan string, l Limit) (*planEntry, error) {
+	if l.Name == "" {
+		l.Name = plan
+	}
+	if err := l.Validate(); err != nil {
+		return nil, fmt.Errorf("ratelimit: plan %q: %w", plan, err)
+	}
+	return entryFor(l), nil
+}
+
+// entryFor computes the header values of l.
+func entryFor(l Limit) *planEntry {
+	name := string(appendSFString(nil, l.Name))
+	return &planEntry{
+		lim:    l,
+		name:   name,
+		policy: string(appendPolicy(nil, name, int64(l.Rate), l.Period)),
+		quota:  strconv.Itoa(l.Rate),
+	}
+}
+
+func (p *Plans) table() *planTable {
+	if t := p.p.Load(); t != nil {
+		return t
+	}
+	t, _ := buildPlans(DefaultPlanSet())
+	p.p.CompareAndSwap(nil, t)
+	return p.p.Load()
+}
+
+func (t *planTable) lookup(plan string) *planEntry {
+	if e, ok := t.plans[plan]; ok {
+		return e
+	}
+	return t.unknown
+}
+
+// Limit returns the Limit of plan, or the Unknown limit.
+func (p *Plans) Limit(plan string) Limit { return p.table().lookup(plan).lim }
+
+// Guest returns the Limit for requests without a tenant.
+func (p *Plans) Guest() Limit { return p.table().guest.lim }
+
+// Set returns a copy of the current table.
+func (p *Plans) Set() PlanSet {
+	t := p.table()
+	s := PlanSet{Plans: make(map[string]Limit, len(t.plans)), Guest: t.guest.lim, Unknown: t.unknown.lim}
+	for k, e := range t.plans {
+		s.Plans[k] = e.lim
+	}
+	return s
+}
