@@ -55,8 +55,14 @@ func TestScorerDefaultTable(t *testing.T) {
 		{"slow p95", func(u *Usage) (uint64, uint64, uint64) { return 100, 0, 6 }, CodeLatency, -15},
 		{"5% slow is not above p95", func(u *Usage) (uint64, uint64, uint64) { return 100, 0, 5 }, CodeLatency, 0},
 		{"errors over 5%", func(u *Usage) (uint64, uint64, uint64) { return 100, 6, 0 }, CodeErrorRate, -20},
-		{"expiring", func(u *Usage) (uint64, uint64, uint64) { u.Subscription.EndsAt = now.AddDate(0, 0, 6); return 100, 0, 0 }, CodeSubscriptionExpiring, -10},
-		{"7 days is not expiring", func(u *Usage) (uint64, uint64, uint64) { u.Subscription.EndsAt = now.AddDate(0, 0, 7); return 100, 0, 0 }, CodeSubscriptionExpiring, 0},
+		{"expiring", func(u *Usage) (uint64, uint64, uint64) {
+			u.Subscription.EndsAt = now.AddDate(0, 0, 6)
+			return 100, 0, 0
+		}, CodeSubscriptionExpiring, -10},
+		{"7 days is not expiring", func(u *Usage) (uint64, uint64, uint64) {
+			u.Subscription.EndsAt = now.AddDate(0, 0, 7)
+			return 100, 0, 0
+		}, CodeSubscriptionExpiring, 0},
 		{"inactive", func(u *Usage) (uint64, uint64, uint64) { u.Subscription.Active = false; return 100, 0, 0 }, CodeSubscriptionInactive, -30},
 	}
 	for _, tc := range tests {

@@ -44,8 +44,8 @@ type Usage struct {
 
 // Subscription is a tenant's plan subscription.
 type Subscription struct {
-	Status string    `json:"status"`            // free text from the application, e.g. "active", "past_due"
-	Active bool      `json:"active"`            // whether the tenant currently has an active subscription
+	Status string    `json:"status"`           // free text from the application, e.g. "active", "past_due"
+	Active bool      `json:"active"`           // whether the tenant currently has an active subscription
 	EndsAt time.Time `json:"ends_at,omitzero"` // zero when open-ended
 }
 

@@ -90,3 +90,5 @@ func activeUsage(now time.Time) Usage {
 		Subscription: Subscription{Status: "active", Active: true, EndsAt: now.AddDate(1, 0, 0)},
 	}
 }
+
+func tenantID(s string) tenant.ID { return tenant.ID(s) }
