@@ -94,3 +94,23 @@ func TestParseCredential(t *testing.T) {
 		require.False(t, ok, bad)
 	}
 }
+
+func FuzzParseCredential(f *testing.F) {
+	f.Add("abcdefghijklmnop|" + strings.Repeat("A", 43))
+	f.Add("abcdefghijklmnop|" + strings.Repeat("_", 42) + "w")
+	f.Add("abcdefghijklmnop|" + strings.Repeat("A", 42) + "B")
+	f.Add("ABCDEFGHIJKLMNOP|" + strings.Repeat("A", 43))
+	f.Add("|")
+	f.Add("")
+	f.Add("abcdefghijklmnop|" + strings.Repeat("=", 43))
+	f.Fuzz(func(t *testing.T, s string) {
+		id, secret, ok := parseCredential(Secret(s))
+		if !ok {
+			return
+		}
+		// Canonical: the credential is exactly what Issue would print.
+		require.Equal(t, s, id+"|"+secretEncoding.EncodeToString(secret[:]))
+		_, err := idEncoding.DecodeString(id)
+		require.NoError(t, err)
+	})
+}
