@@ -289,9 +289,10 @@ func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, 
 	}
 	reply, err := takeScript.Run(callCtx, s.c, keys, args...).Int64Slice()
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
-			// The store's own deadline ended the call; the client may
-			// report it as a socket timeout.
+		if dl, ok := callCtx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(dl) {
+			// The store's own deadline ended the call. The client may
+			// report it as a socket timeout, possibly before the
+			// context's timer has marked the context done.
 			return fmt.Errorf("redisstore: take %q: %w: no answer within %v: %w", req.Key, ratelimit.ErrUnavailable, s.timeout, context.DeadlineExceeded)
 		}
 		return fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, err)

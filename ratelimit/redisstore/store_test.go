@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,8 +194,12 @@ func TestKeysShareOneSlot(t *testing.T) {
 	c.AddHook(h)
 	s := redisstore.New(c, generous(prefix))
 
+	// ForEachMaster calls back concurrently.
+	var mu sync.Mutex
 	masters := map[string]bool{}
 	err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
 		masters[m.Options().Addr] = false
 		return nil
 	})
@@ -223,6 +228,8 @@ func TestKeysShareOneSlot(t *testing.T) {
 				return err
 			}
 			if len(keys) > 0 {
+				mu.Lock()
+				defer mu.Unlock()
 				if len(keys) != 3 {
 					return fmt.Errorf("master %s holds %d of the 3 keys of %s: %v", m.Options().Addr, len(keys), key, keys)
 				}
