@@ -25,7 +25,7 @@ type dataSource struct {
 // enforced, writers wait instead of failing with SQLITE_BUSY, WAL lets
 // readers run beside the writer, and synchronous=NORMAL is durable under
 // WAL against application crashes (a power loss may lose the last commits).
-const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+const sqlitePragmas = "_time_format=sqlite&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 
 // parseDataSource turns a --db value into a driver and DSN:
 //
