@@ -292,13 +292,17 @@ func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch) {
 		b = strconv.AppendInt(b, reset, 10)
 	}
 	s := string(b)
-	v := make([]string, 5)
-	v[0], v[1], v[2], v[3], v[4] = policy, s[:nRL], pe.quota, s[nRL:nRem], s[nRem:]
-	h[HeaderPolicy] = v[0:1:1]
-	h[HeaderRateLimit] = v[1:2:2]
-	h[HeaderLimit] = v[2:3:3]
-	h[HeaderRemaining] = v[3:4:4]
-	h[HeaderReset] = v[4:5:5]
+	v := make([]string, 3)
+	v[0], v[1], v[2] = s[:nRL], s[nRL:nRem], s[nRem:]
+	if len(policy) == len(pe.policy) {
+		h[HeaderPolicy] = pe.policyV
+	} else {
+		h[HeaderPolicy] = []string{policy}
+	}
+	h[HeaderRateLimit] = v[0:1:1]
+	h[HeaderLimit] = pe.quotaV
+	h[HeaderRemaining] = v[1:2:2]
+	h[HeaderReset] = v[2:3:3]
 }
 
 // quotaName is the sf-string naming a quota in the headers, e.g.

@@ -49,6 +49,11 @@ type planEntry struct {
 	policy string // RateLimit-Policy item, e.g. "basic";q=100;w=60
 	quota  string // X-RateLimit-Limit value, e.g. 100
 	name   string // the Limit's name as an sf-string, e.g. "basic"
+
+	// Header values shared by every response of this plan (capacity 1,
+	// so an Add on a response copies instead of writing into them).
+	policyV []string
+	quotaV  []string
 }
 
 type planTable struct {
@@ -111,12 +116,15 @@ func newPlanEntry(plan string, l Limit) (*planEntry, error) {
 // entryFor computes the header values of l.
 func entryFor(l Limit) *planEntry {
 	name := string(appendSFString(nil, l.Name))
-	return &planEntry{
+	e := &planEntry{
 		lim:    l,
 		name:   name,
 		policy: string(appendPolicy(nil, name, int64(l.Rate), l.Period)),
 		quota:  strconv.Itoa(l.Rate),
 	}
+	e.policyV = []string{e.policy}
+	e.quotaV = []string{e.quota}
+	return e
 }
 
 func (p *Plans) table() *planTable {
