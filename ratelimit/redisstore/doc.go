@@ -80,9 +80,12 @@
 //
 //   - FailClosed (the zero value): Take returns an error wrapping
 //     ratelimit.ErrUnavailable (and ErrCircuitOpen or
-//     context.DeadlineExceeded when those are the cause); the ratelimit
-//     Limiter then applies its own fail policy, 503 with Retry-After by
-//     default. Nothing is admitted that the shared limit did not decide.
+//     context.DeadlineExceeded when those are the cause). The store admits
+//     nothing the shared limit did not decide; the ratelimit Limiter then
+//     applies its own FailPolicy: ratelimit.FailClosed answers 503 with
+//     Retry-After, ratelimit.FailOpen (the Limiter's default) lets the
+//     request through. Choose both together: a store-level FailOpen or
+//     FailLocal answers before the Limiter sees any error.
 //   - FailOpen: every request is admitted with Decision.Degraded set;
 //     quotas are neither counted nor enforced meanwhile.
 //   - FailLocal: a per-process store (a ratelimit.Memory by default)

@@ -25,9 +25,9 @@ type FailPolicy uint8
 // Fail policies.
 const (
 	// FailClosed returns an error wrapping ratelimit.ErrUnavailable; the
-	// Limiter then applies its own FailPolicy (503 with Retry-After by
-	// default). It is the zero value: nothing is admitted that the shared
-	// limit did not decide.
+	// Limiter then applies its own FailPolicy (ratelimit.FailClosed answers
+	// 503 with Retry-After). It is the zero value: the store admits nothing
+	// that the shared limit did not decide.
 	FailClosed FailPolicy = iota
 	// FailOpen admits every request and marks the decision Degraded.
 	// Quotas are neither counted nor enforced while Redis is away.
