@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 )
 
 // Error codes in Error.Code and in the "error" member of the JSON body that
@@ -105,20 +106,31 @@ func NewMiddleware(r Resolver, d Directory, opts *MiddlewareOptions) *Middleware
 // cause (ErrNoCandidate, ErrInvalidKey, *ConflictError, ErrNotFound, a
 // directory error) and carries the status Handler would answer.
 func (m *Middleware) Resolve(r *http.Request) (Tenant, Candidate, error) {
-	t, c, err := m.resolve(r)
+	t, c, _, err := m.resolve(r)
 	if err != nil {
 		return Tenant{}, c, err
 	}
 	return *t, c, nil
 }
 
-func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, error) {
+// resolve returns the tenant, its candidate and, when the candidate has a
+// StripPrefix, the URL the next handler gets.
+func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, *url.URL, error) {
 	c, err := m.r.Resolve(r)
 	if err == nil && c.Key == "" {
 		err = ErrNoCandidate // a custom resolver's empty answer is no answer
 	}
 	if err != nil {
-		return nil, c, classifyResolveErr(err)
+		return nil, c, nil, classifyResolveErr(err)
+	}
+	var u *url.URL
+	if c.StripPrefix != "" {
+		var ok bool
+		if u, ok = stripPath(r.URL, c.StripPrefix); !ok {
+			return nil, c, nil, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
+				Message: "tenant path prefix does not match the request path",
+				Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, truncate(r.URL.EscapedPath(), 256))}
+		}
 	}
 	var t *Tenant
 	if m.shared != nil {
@@ -136,15 +148,15 @@ func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
-		return nil, c, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
+		return nil, c, nil, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
 	default:
-		return nil, c, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
+		return nil, c, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
 	}
 	if !t.Active() {
-		return nil, c, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
+		return nil, c, nil, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
 			Err: fmt.Errorf("tenant: tenant %q has status %q", t.ID, t.Status)}
 	}
-	return t, c, nil
+	return t, c, u, nil
 }
 
 func classifyResolveErr(err error) *Error {
@@ -191,7 +203,7 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 		panic("tenant: Middleware: nil next handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, c, err := m.resolve(r)
+		t, c, u, err := m.resolve(r)
 		if err != nil {
 			if optional && errors.Is(err, ErrNoCandidate) {
 				ctx := r.Context()
@@ -206,14 +218,7 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 			return
 		}
 		r2 := r.WithContext(newContextShared(r.Context(), t))
-		if c.StripPrefix != "" {
-			u, ok := stripPath(r.URL, c.StripPrefix)
-			if !ok {
-				m.fail(w, r, c, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
-					Message: "tenant path prefix does not match the request path",
-					Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, r.URL.EscapedPath())})
-				return
-			}
+		if u != nil {
 			r2.URL = u
 		}
 		next.ServeHTTP(w, r2)
