@@ -436,6 +436,25 @@ func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
 	return st
 }
 
+// Hourly returns the request counts of tenant id in the n hour slots ending
+// with the one containing to, oldest first (n is capped at the ring's 26).
+func (r *Recorder) Hourly(id tenant.ID, to time.Time, n int) []uint64 {
+	n = max(0, min(n, hourSlots))
+	out := make([]uint64, n)
+	s := r.lookup(id)
+	h1 := r.hourOf(to)
+	if s == nil || h1 == 0 {
+		return out
+	}
+	for i := range n {
+		h := h1 - uint32(n-1-i)
+		if hs := &s.hours[h%hourSlots]; h > 0 && hs.epoch.Load() == h {
+			out[i] = uint64(hs.reqs.Load())
+		}
+	}
+	return out
+}
+
 // Since returns the Stats of tenant id from t to the Recorder's now. Today's
 // calls in the Recorder's zone are Since(id, StartOfDay(now, loc)).
 func (r *Recorder) Since(id tenant.ID, t time.Time) Stats { return r.Stats(id, t, r.now()) }
