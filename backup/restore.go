@@ -379,7 +379,7 @@ type batch struct {
 	t    *ptable
 	max  int
 	n    int
-	args []any      // MySQL, SQLite: row-major
+	args []any       // MySQL, SQLite: row-major
 	cols [][]*string // PostgreSQL: one array per column
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
 	"github.com/tenantkit/tenantkit/internal/testenv"
+	"github.com/tenantkit/tenantkit/tenant"
 )
 
 // dbCase is one real database the tests run against.
@@ -259,3 +260,5 @@ func tableSum(t testing.TB, db *sql.DB, table, where string) string {
 	require.NoError(t, rows.Err())
 	return fmt.Sprintf("%d:%s", n, hex.EncodeToString(h.Sum(nil))[:16])
 }
+
+func tenantID(s string) tenant.ID { return tenant.ID(s) }

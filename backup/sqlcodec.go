@@ -368,7 +368,7 @@ func (p *sqlParser) literal(k kind) (value, error) {
 	return v, nil
 }
 
-// quoted reads a '…' string at p.i; escapes enables PostgreSQL E'' escapes.
+// quoted reads a '…' string at p.i; escapes enables PostgreSQL E” escapes.
 func (p *sqlParser) quoted(escapes bool) (string, error) {
 	if p.i >= len(p.b) || p.b[p.i] != '\'' {
 		return "", fmt.Errorf("expected a quote")

@@ -392,6 +392,13 @@ func (v *validator) row(rec *record) error {
 			}
 		}
 	}
+	for i, c := range t.m.Columns {
+		if !c.Nullable && vals[i].null && !slices.Contains(t.deferred, i) {
+			if err := v.fail(t, rec.row, rec.line, ErrCorrupt, "NULL in NOT NULL column %s", c.Name); err != nil {
+				return err
+			}
+		}
+	}
 	for _, c := range t.deferred {
 		if !vals[c].null {
 			return v.fail(t, rec.row, rec.line, ErrCorrupt, "deferred column %s must be NULL in the row (its value belongs in the fixups)", t.m.Columns[c].Name)
