@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/tenantkit/tenantkit/tenant"
 	"github.com/tenantkit/tenantkit/tokenscope"
@@ -70,6 +71,18 @@ func BenchmarkCheckCached(b *testing.B) {
 					}
 				}
 			})
+		})
+		expiring, _, err := s.Issue(b.Context(), "acme", []string{"invoices:read"}, time.Hour, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("CheckExpiringToken", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Check(ctx, expiring, req); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 		h := c.Require(req)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		w := httptest.NewRecorder()

@@ -290,5 +290,22 @@ func TestSQLStoreConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	require.NoError(t, s.Flush(ctx))
-	_ = context.Background
+}
+
+// TestSQLStoreRun: Run writes pending uses when its context ends.
+func TestSQLStoreRun(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	s := newStore(t, db, newClock(), &tokenscope.SQLStoreOptions{LastUsedInterval: time.Hour})
+	raw, tok, err := s.Issue(t.Context(), "acme", nil, 0, "")
+	require.NoError(t, err)
+	_, err = s.Verify(t.Context(), raw)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	cancel()
+	require.NoError(t, <-done)
+	var n int
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM api_tokens WHERE id = ? AND last_used_at IS NOT NULL", tok.ID).Scan(&n))
+	require.Equal(t, 1, n)
 }
