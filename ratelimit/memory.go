@@ -23,8 +23,8 @@ type MemoryOptions struct {
 	QuotaCapacity int
 
 	// Shards is the number of independently locked shards, rounded up to a
-	// power of two and capped so every shard holds at least one key.
-	// Default 256.
+	// power of two and lowered until every shard holds at least 64 keys.
+	// Each shard holds Capacity/Shards keys. Default 256.
 	Shards int
 
 	// Now is the clock, read inside the shard lock of each decision.
@@ -94,6 +94,10 @@ func (s *memShard) prepare(req *Request) (*gcra, error) {
 
 var _ Store = (*Memory)(nil)
 
+// minShardKeys is the least capacity of a shard: a small Capacity gets
+// fewer shards rather than shards too small to balance.
+const minShardKeys = 64
+
 // NewMemory returns an in-memory Store. opts may be nil.
 func NewMemory(opts *MemoryOptions) *Memory {
 	var o MemoryOptions
@@ -110,7 +114,7 @@ func NewMemory(opts *MemoryOptions) *Memory {
 		o.Shards = 256
 	}
 	n := 1 << bits.Len(uint(o.Shards-1))
-	for n > 1 && (n > o.Capacity || n > 1<<16) {
+	for n > 1 && (n*minShardKeys > o.Capacity || n > 1<<16) {
 		n >>= 1
 	}
 	m := &Memory{
