@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -38,6 +40,11 @@ func Export(ctx context.Context, db *sql.DB, id tenant.ID, w io.Writer, opts *Op
 	targ, err := tenantArg(p.tenantKind(), string(id))
 	if err != nil {
 		return nil, err
+	}
+	if p.d == sqldialect.MySQL {
+		if err := markMariaDBJSON(ctx, db, p); err != nil {
+			return nil, fmt.Errorf("backup: export: %w", err)
+		}
 	}
 	m := p.m
 	m.Codec = o.Format.String()
@@ -278,4 +285,32 @@ func txEnd(tx *sql.Tx) func(bool) error {
 		}
 		return err
 	}
+}
+
+// markMariaDBJSON gives MariaDB's JSON columns, which it declares as
+// longtext with a json_valid check, the json kind, so JSON Lines embeds
+// them raw as it does MySQL's and PostgreSQL's.
+func markMariaDBJSON(ctx context.Context, db *sql.DB, p *plan) error {
+	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`)
+	if err != nil {
+		return nil // MySQL before 8.0.16 has no such view, and no JSON-as-text either
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, clause string
+		if err := rows.Scan(&table, &clause); err != nil {
+			return err
+		}
+		t := p.table(table)
+		if t == nil {
+			continue
+		}
+		for i, c := range t.m.Columns {
+			if t.kinds[i] == kText && strings.EqualFold(strings.TrimSpace(clause), "json_valid(`"+c.Name+"`)") {
+				t.kinds[i] = kJSON
+				p.m.Tables[slices.Index(p.tables, t)].Columns[i].Kind = kJSON.String()
+			}
+		}
+	}
+	return rows.Err()
 }
