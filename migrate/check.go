@@ -174,6 +174,14 @@ func (r *Result) Violation() bool { return r.Count > 0 }
 // error: inspect Report.OK or Report.Violations. The error is non-nil only
 // when the catalog cannot be read or a check query fails (that result then
 // has Status "error" and the report is returned too).
+//
+// Given a *sql.DB, Check reads from one snapshot on one connection: a
+// read-only REPEATABLE READ transaction on PostgreSQL (with row_security
+// off, so a role subject to row-level security gets an error instead of a
+// silently filtered, falsely clean answer), a consistent-snapshot read-only
+// transaction on MySQL/MariaDB, a read transaction on SQLite; it is rolled
+// back afterwards. Given a *sql.Conn or *sql.Tx, Check reads through it as
+// it is, which is how a migration checks its own uncommitted changes.
 func Check(ctx context.Context, db Querier, opts *Options) (*Report, error) {
 	o := opts.withDefaults()
 	start := time.Now()
@@ -182,6 +190,18 @@ func Check(ctx context.Context, db Querier, opts *Options) (*Report, error) {
 		return nil, err
 	}
 	o.Dialect = d
+	if sdb, ok := db.(*sql.DB); ok {
+		conn, err := sdb.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: connection: %w", err)
+		}
+		defer conn.Close()
+		if err := beginSnapshot(ctx, conn, d); err != nil {
+			return nil, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		db = conn
+	}
 	rep := &Report{Dialect: d.String(), StartedAt: start.UTC()}
 	results, schema, warnings, err := runChecks(ctx, db, &o)
 	rep.Schema, rep.Results, rep.Warnings = schema, results, warnings
@@ -198,6 +218,26 @@ func Check(ctx context.Context, db Querier, opts *Options) (*Report, error) {
 		slog.String("outcome", string(rep.Outcome)), slog.Int("checks", len(results)),
 		slog.Int("violations", len(rep.Violations())), slog.Duration("duration", rep.Duration))
 	return rep, nil
+}
+
+// beginSnapshot starts the read-only transaction Check reads in.
+func beginSnapshot(ctx context.Context, conn *sql.Conn, d sqldialect.Dialect) error {
+	var stmts []string
+	switch d {
+	case sqldialect.Postgres:
+		stmts = []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "SET LOCAL row_security = off"}
+	case sqldialect.MySQL:
+		stmts = []string{"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"}
+	default:
+		stmts = []string{"BEGIN"}
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return fmt.Errorf("migrate: %s: %w", s, err)
+		}
+	}
+	return nil
 }
 
 func dialectOf(ctx context.Context, db Querier, d sqldialect.Dialect) (sqldialect.Dialect, error) {
@@ -227,6 +267,13 @@ func runChecks(ctx context.Context, q Querier, o *Options) ([]Result, string, []
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("migrate: %w", err)
 	}
+	checks, warnings := plan(c, o)
+	results, err := execChecks(ctx, q, checks, o)
+	return results, c.Schema, warnings, err
+}
+
+// plan chooses the checks and their queries from the catalog.
+func plan(c *catalog.Catalog, o *Options) ([]check, []string) {
 	p := planner{c: c, d: o.Dialect, n: o.SampleSize}
 	var warnings []string
 	root := c.Table(c.Opts.TenantTable)
@@ -258,6 +305,13 @@ func runChecks(ctx context.Context, q Querier, o *Options) ([]Result, string, []
 			}
 		}
 	}
+	return checks, warnings
+}
+
+// execChecks runs the planned checks in order and stops at the first query
+// error (context cancelled, statement timeout), returning the results so
+// far including the failed one.
+func execChecks(ctx context.Context, q Querier, checks []check, o *Options) ([]Result, error) {
 	results := make([]Result, 0, len(checks))
 	for _, ch := range checks {
 		r := ch.res
@@ -281,10 +335,10 @@ func runChecks(ctx context.Context, q Querier, o *Options) ([]Result, string, []
 			slog.Int64("count", r.Count), slog.Duration("duration", r.Duration))
 		results = append(results, r)
 		if err != nil {
-			return results, c.Schema, warnings, fmt.Errorf("migrate: check %s: %w", r.ID, err)
+			return results, fmt.Errorf("migrate: check %s: %w", r.ID, err)
 		}
 	}
-	return results, c.Schema, warnings, nil
+	return results, nil
 }
 
 type check struct {

@@ -2,13 +2,17 @@ package migrate_test
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 	"github.com/tenantkit/tenantkit/migrate"
 )
 
@@ -165,4 +169,45 @@ func TestCheckOptions(t *testing.T) {
 	require.ErrorIs(t, err, migrate.ErrNoDialect)
 	_, err = migrate.Check(t.Context(), conn, &migrate.Options{Dialect: sqldialect.SQLite})
 	require.NoError(t, err)
+}
+
+// A role subject to row-level security would see a filtered, falsely clean
+// table: the check fails loudly instead.
+func TestCheckRowSecurity(t *testing.T) {
+	dsn := testenv.PostgresDatabase(t)
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer admin.Close()
+	ctx := t.Context()
+	role := testenv.Name("tkrole")
+	exec(t, admin, `CREATE ROLE `+role+` LOGIN NOSUPERUSER NOBYPASSRLS`, `GRANT ALL ON SCHEMA public TO `+role)
+	t.Cleanup(func() {
+		_, _ = admin.ExecContext(context.Background(), `DROP OWNED BY `+role)
+		_, _ = admin.ExecContext(context.Background(), `DROP ROLE `+role)
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.User = url.User(role)
+	owner, err := sql.Open("pgx", u.String())
+	require.NoError(t, err)
+	defer owner.Close()
+	exec(t, owner, `CREATE TABLE organizations (id text PRIMARY KEY)`,
+		`CREATE TABLE things (id int PRIMARY KEY, tenant_id text)`,
+		`INSERT INTO things VALUES (1, NULL)`,
+		`ALTER TABLE things ENABLE ROW LEVEL SECURITY`, `ALTER TABLE things FORCE ROW LEVEL SECURITY`,
+		`CREATE POLICY hide ON things USING (false)`)
+	var visible int
+	require.NoError(t, owner.QueryRowContext(ctx, `SELECT COUNT(*) FROM things`).Scan(&visible))
+	require.Zero(t, visible, "the owner sees nothing through the policy")
+
+	rep, err := migrate.Check(ctx, owner, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "row-level security")
+	require.Equal(t, migrate.OutcomeFailed, rep.Outcome)
+	_, err = migrate.Run(ctx, owner, migrate.SQL(`SELECT 1`), nil)
+	require.Error(t, err)
+
+	rep, err = migrate.Check(ctx, admin, nil) // superuser: bypasses RLS
+	require.NoError(t, err)
+	require.EqualValues(t, 1, find(t, rep, migrate.NullTenant, "things", "").Count)
 }

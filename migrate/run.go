@@ -323,7 +323,9 @@ func beginLocal(ctx context.Context, conn *sql.Conn, d sqldialect.Dialect, o *Op
 		if o.StatementTimeout > 0 {
 			st = strconv.FormatInt(max(o.StatementTimeout.Milliseconds(), 1), 10)
 		}
-		for _, s := range []string{"SET LOCAL lock_timeout = " + lt, "SET LOCAL statement_timeout = " + st} {
+		// row_security = off: a role subject to row-level security gets an
+		// error instead of checks that silently see only some rows.
+		for _, s := range []string{"SET LOCAL lock_timeout = " + lt, "SET LOCAL statement_timeout = " + st, "SET LOCAL row_security = off"} {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("migrate: %s: %w", s, err)
 			}

@@ -225,6 +225,14 @@ func (s *checkedStore) Delete(ctx context.Context, db database.DBTxConn, version
 func (s *checkedStore) check(ctx context.Context, db database.DBTxConn, version int64, dir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, inTx := db.(*sql.Tx)
+	if inTx && s.d == sqldialect.Postgres {
+		// As migrate.Run: a role subject to row-level security must fail
+		// loudly, not check a filtered view. Local to goose's transaction.
+		if _, err := db.ExecContext(ctx, "SET LOCAL row_security = off"); err != nil {
+			return fmt.Errorf("gooseadapter: %w", err)
+		}
+	}
 	rep, err := migrate.Check(ctx, db, &s.opts)
 	if rep != nil {
 		rep.Since(s.baseline)
@@ -239,7 +247,6 @@ func (s *checkedStore) check(ctx context.Context, db database.DBTxConn, version 
 	// Inside goose's transaction on PostgreSQL/SQLite the error rolls the
 	// migration back; a migration run without a transaction (-- +goose NO
 	// TRANSACTION), and any DDL on MySQL/MariaDB, has already committed.
-	_, inTx := db.(*sql.Tx)
 	rolledBack := inTx && s.d.TransactionalDDL()
 	if len(rep.New()) > 0 {
 		if rolledBack {
