@@ -14,7 +14,7 @@ import (
 )
 
 // oddityText renders every column of oddities as the database prints it,
-// so a comparison catches any change of value (or of NULL into '').
+// so a comparison catches any change of value (or of NULL into ”).
 func oddityText(t testing.TB, db *sql.DB, d sqldialect.Dialect) []string {
 	t.Helper()
 	var q string
@@ -81,7 +81,7 @@ func TestTypeFidelity(t *testing.T) {
 					// are base64, timestamps carry an offset, naive ones none.
 					contains(t, s, `"9007199254740993"`)
 					contains(t, s, `"-9223372036854775808"`)
-										contains(t, s, `{"a":9007199254740993}`)
+					contains(t, s, `{"a":9007199254740993}`)
 					contains(t, s, `"AP8A"`)
 					contains(t, s, `,"",`)
 					contains(t, s, `,null,`)
