@@ -3,8 +3,8 @@ package backup_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"strings"
 	"testing"
 
