@@ -121,6 +121,21 @@
 // that is not a trusted proxy: a client that forges it still shares one
 // budget. IPv6 clients are keyed by their /64.
 //
+// Before authentication every request is a guest: a limiter with
+// KeyBy ByClientIP limits all of them by client IP with the Guest limit.
+// With Options.Charge it charges only the responses it selects (401 and
+// 403, say), so token guessing is throttled per IP while authenticated
+// traffic is limited by plan further in:
+//
+//	guard := ratelimit.New(store, plans, &ratelimit.Options{
+//		KeyBy:  ratelimit.ByClientIP,
+//		Charge: func(status int) bool { return status == 401 || status == 403 },
+//	})
+//	h := tenantMW.Handler(guard.Handler(tokens.Handler(planLimiter.Handler(api))))
+//
+// Once a charge is denied, that IP is answered 429 until Retry-After without
+// reaching the token check, valid token or not.
+//
 // # Failure semantics
 //
 // Memory never fails. A shared store can: its errors wrap ErrUnavailable

@@ -42,6 +42,10 @@ const (
 	// ByToken keys by a SHA-256 digest of the bearer token (the raw token
 	// is never used as a key), falling back to ByTenant without one.
 	ByToken
+	// ByClientIP treats every request as a guest, tenant or not: keyed by
+	// client IP, limited by the Guest limit, no quotas. It is for a limiter
+	// placed before authentication (usually with Options.Charge).
+	ByClientIP
 )
 
 // Options configures a Limiter. The zero value (or nil) means defaults.
@@ -88,7 +92,20 @@ type Options struct {
 	// seconds. Default false (delta seconds, like RateLimit's t).
 	ResetUnix bool
 
-	// Now is the clock for ResetUnix. Default time.Now.
+	// Charge, when set, switches Handler to charging after the fact: the
+	// request goes to the wrapped handler first and is charged (one unit)
+	// only when Charge(status) is true for the status it answered, e.g.
+	// 401 and 403 to limit failed authentications per client IP. Once a
+	// charge is denied, requests on that key are refused with 429 until its
+	// RetryAfter without reaching the wrapped handler (the limiter
+	// remembers up to 65,536 refused keys). Uncharged responses carry only
+	// RateLimit-Policy. Requests already in flight when a key is refused
+	// still complete, so under concurrency a few more than the limit may
+	// reach the handler; the charges themselves stay exact.
+	Charge func(status int) bool
+
+	// Now is the clock for ResetUnix, quota header times and Charge's
+	// refusals. Default time.Now; set it to the store's clock.
 	Now func() time.Time
 }
 
@@ -96,11 +113,12 @@ type Options struct {
 // decides single requests without HTTP through Allow and AllowQuotas. It is
 // safe for concurrent use; its zero value is not usable, use New.
 type Limiter struct {
-	store Store
-	plans *Plans
-	opts  Options
-	log   *slog.Logger
-	pool  sync.Pool
+	store  Store
+	plans  *Plans
+	opts   Options
+	log    *slog.Logger
+	pool   sync.Pool
+	blocks *blockList // Charge mode only
 }
 
 // scratch is the per-request working memory, pooled so a decision through
@@ -133,6 +151,9 @@ func New(s Store, plans *Plans, opts *Options) *Limiter {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	l.pool.New = func() any { return new(scratch) }
+	if l.opts.Charge != nil {
+		l.blocks = &blockList{m: make(map[string]blocked), max: 1 << 16}
+	}
 	return l
 }
 
@@ -174,19 +195,32 @@ func (l *Limiter) Plans() *Plans { return l.plans }
 // with Retry-After and a JSON body and is logged once. Handler never
 // mutates r.
 func (l *Limiter) Handler(next http.Handler) http.Handler {
+	if l.opts.Charge != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l.serveCharged(w, r, next)
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.serve(w, r, next)
 	})
 }
 
+// subject returns the tenant a request is limited as and its plan entry.
+func (l *Limiter) subject(r *http.Request) (tenant.Tenant, bool, *planEntry) {
+	tbl := l.plans.table()
+	if l.opts.KeyBy == ByClientIP {
+		return tenant.Tenant{}, false, tbl.guest
+	}
+	t, ok := tenant.FromContext(r.Context())
+	if !ok {
+		return t, false, tbl.guest
+	}
+	return t, true, tbl.lookup(t.Plan)
+}
+
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	ctx := r.Context()
-	t, hasTenant := tenant.FromContext(ctx)
-	tbl := l.plans.table()
-	pe := tbl.guest
-	if hasTenant {
-		pe = tbl.lookup(t.Plan)
-	}
+	t, hasTenant, pe := l.subject(r)
 	sc := l.pool.Get().(*scratch)
 	sc.req = Request{Key: l.key(r, t, hasTenant), Limit: pe.lim}
 	if hasTenant && l.opts.Quotas != nil {
@@ -342,7 +376,12 @@ func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, t tenant.Tenant, 
 	body = append(body, "}\n"...)
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write(body)
+	l.logDenial(r, t, hasTenant, sc)
+}
 
+// logDenial logs one denied request.
+func (l *Limiter) logDenial(r *http.Request, t tenant.Tenant, hasTenant bool, sc *scratch) {
+	d := &sc.d
 	tenantID := "guest"
 	if hasTenant {
 		tenantID = string(t.ID)
@@ -371,9 +410,7 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 	if l.opts.OnError != nil {
 		l.opts.OnError(r.Context(), key, err)
 	} else {
-		l.log.LogAttrs(r.Context(), slog.LevelError, "rate limit store error",
-			slog.String("key", key), slog.String("error", err.Error()),
-			slog.String("fail_policy", l.opts.FailPolicy.String()))
+		l.logStoreError(r, key, err)
 	}
 	h := w.Header()
 	h.Set(HeaderPolicy, pe.policy)
@@ -387,6 +424,12 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"error":"rate limiter unavailable","retry_after":` + strconv.FormatInt(retry, 10) + "}\n"))
+}
+
+func (l *Limiter) logStoreError(r *http.Request, key string, err error) {
+	l.log.LogAttrs(r.Context(), slog.LevelError, "rate limit store error",
+		slog.String("key", key), slog.String("error", err.Error()),
+		slog.String("fail_policy", l.opts.FailPolicy.String()))
 }
 
 // String returns "open" or "closed".

@@ -1,0 +1,142 @@
+package ratelimit
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+// blockList remembers keys whose last charge was denied, until their
+// RetryAfter, so Charge mode can refuse them before the wrapped handler.
+// It holds at most max keys; when full it drops expired entries, and if
+// none have expired a new refusal is simply not remembered (the store still
+// denies that key's next charge).
+type blockList struct {
+	mu  sync.Mutex
+	m   map[string]blocked
+	max int
+}
+
+type blocked struct {
+	until time.Time
+	res   Result
+}
+
+func (b *blockList) get(key string, now time.Time) (Result, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[key]
+	if !ok {
+		return Result{}, false
+	}
+	if !now.Before(e.until) {
+		delete(b.m, key)
+		return Result{}, false
+	}
+	r := e.res
+	r.RetryAfter = e.until.Sub(now)
+	r.ResetAfter = max(r.ResetAfter-(r.RetryAfter-e.res.RetryAfter), r.RetryAfter)
+	return r, true
+}
+
+func (b *blockList) put(key string, now time.Time, r Result) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.m[key]; !ok && len(b.m) >= b.max {
+		for k, e := range b.m {
+			if !now.Before(e.until) {
+				delete(b.m, k)
+			}
+		}
+		if len(b.m) >= b.max {
+			return
+		}
+	}
+	b.m[key] = blocked{until: now.Add(r.RetryAfter), res: r}
+}
+
+// serveCharged is Handler in Charge mode.
+func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	t, hasTenant, pe := l.subject(r)
+	key := l.key(r, t, hasTenant)
+	if res, ok := l.blocks.get(key, l.opts.Now()); ok {
+		sc := l.pool.Get().(*scratch)
+		sc.req = Request{Key: key, Limit: pe.lim}
+		sc.d = Decision{Result: res}
+		l.setHeaders(w.Header(), pe, sc)
+		l.deny(w, r, t, hasTenant, sc)
+		sc.req = Request{}
+		l.pool.Put(sc)
+		return
+	}
+	cw := &chargeWriter{ResponseWriter: w, l: l, r: r, t: t, hasTenant: hasTenant, pe: pe, key: key}
+	next.ServeHTTP(cw, r)
+	if !cw.wroteHeader {
+		cw.charge(http.StatusOK)
+	}
+}
+
+// chargeWriter charges its request when the wrapped handler writes a
+// status that Options.Charge selects, before the status goes out, so the
+// charge's headers are on that response.
+type chargeWriter struct {
+	http.ResponseWriter
+	l           *Limiter
+	r           *http.Request
+	t           tenant.Tenant
+	hasTenant   bool
+	pe          *planEntry
+	key         string
+	wroteHeader bool
+}
+
+func (cw *chargeWriter) WriteHeader(code int) {
+	if !cw.wroteHeader && code >= 200 {
+		cw.charge(code)
+	}
+	cw.ResponseWriter.WriteHeader(code)
+}
+
+func (cw *chargeWriter) Write(b []byte) (int, error) {
+	if !cw.wroteHeader {
+		cw.charge(http.StatusOK)
+	}
+	return cw.ResponseWriter.Write(b)
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (cw *chargeWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
+
+// charge decides one unit for the request if its status is charged, sets
+// the headers, and remembers a denied key. It runs once per request.
+func (cw *chargeWriter) charge(code int) {
+	cw.wroteHeader = true
+	l := cw.l
+	h := cw.ResponseWriter.Header()
+	if !l.opts.Charge(code) {
+		h[HeaderPolicy] = cw.pe.policyV
+		return
+	}
+	ctx := cw.r.Context()
+	sc := l.pool.Get().(*scratch)
+	defer l.pool.Put(sc)
+	sc.req = Request{Key: cw.key, Limit: cw.pe.lim}
+	sc.d.Quotas = sc.quotas[:0]
+	if err := l.store.Take(ctx, &sc.req, &sc.d); err != nil {
+		if l.opts.OnError != nil {
+			l.opts.OnError(ctx, cw.key, err)
+		} else {
+			l.logStoreError(cw.r, cw.key, err)
+		}
+		h[HeaderPolicy] = cw.pe.policyV
+		return
+	}
+	l.setHeaders(h, cw.pe, sc)
+	if !sc.d.Allowed {
+		l.blocks.put(cw.key, l.opts.Now(), sc.d.Result)
+		l.logDenial(cw.r, cw.t, cw.hasTenant, sc)
+	}
+	sc.req = Request{}
+}
