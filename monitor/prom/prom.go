@@ -33,7 +33,7 @@ type Collector struct {
 	o Options
 
 	tenants, atRisk, insufficient, tracked, overflow, untenanted, evalSeconds, up *prometheus.Desc
-	tReq, tErr, tScore, truncated                                                *prometheus.Desc
+	tReq, tErr, tScore, truncated                                                 *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
