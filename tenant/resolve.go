@@ -92,6 +92,13 @@ var (
 // noCandidateSource returns the source recorded in an ErrNoCandidate error,
 // or "" when there is none.
 func noCandidateSource(err error) string {
+	if nc, ok := err.(*noCandidateError); ok { // the built-in resolvers' own values: no allocation
+		return nc.source
+	}
+	return wrappedNoCandidateSource(err)
+}
+
+func wrappedNoCandidateSource(err error) string {
 	var nc *noCandidateError
 	if errors.As(err, &nc) {
 		return nc.source
@@ -324,7 +331,11 @@ func (p *pathPrefix) Resolve(r *http.Request) (Candidate, error) {
 	if err != nil {
 		return Candidate{}, err
 	}
-	return Candidate{Key: key, Source: SourcePath, StripPrefix: p.prefix + key}, nil
+	strip := r.URL.Path[:min(len(p.prefix)+len(key), len(r.URL.Path))]
+	if r.URL.RawPath != "" || strip != p.prefix+key { // the comparison does not allocate
+		strip = p.prefix + key
+	}
+	return Candidate{Key: key, Source: SourcePath, StripPrefix: strip}, nil
 }
 
 // parse is the path parser: it returns the tenant segment of u.
@@ -390,8 +401,10 @@ func stripPath(u *url.URL, prefix string) (*url.URL, bool) {
 	if u.RawPath != "" {
 		// Remove as many escaped segments as prefix has, and check that
 		// they decode to prefix: an encoded slash can never shift them.
+		// EscapedPath is RawPath when that is a valid encoding of Path,
+		// else Path re-encoded: the same form the path parser read.
 		n := strings.Count(prefix, "/")
-		raw := u.RawPath
+		raw := u.EscapedPath()
 		i := 0
 		for range n {
 			if i >= len(raw) || raw[i] != '/' {

@@ -1,0 +1,114 @@
+package tenant
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func FuzzSubdomainHost(f *testing.F) {
+	for _, s := range []string{
+		"acme.localhost", "ACME.LOCALHOST:8080", "a.b.localhost", "localhost", "[::1]:8080", "::1",
+		"127.0.0.1", "127.0.0.1:80", "acme.localhost.evil.com", "", ".localhost", "-a.localhost",
+		"acme.localhost.", "acme.localhost:", "acme.localhost:99999", "a_b.localhost", "acme.app.example.com",
+		"xn--bcher-kva.example.com", "acme.localhost\x00", "acme.LOCALHOST\u212a", strings.Repeat("a", 300) + ".localhost",
+		"%61.localhost", "acme..localhost", "1.2.3.4.localhost",
+	} {
+		f.Add(s)
+	}
+	res := Subdomain("localhost", "example.com", "app.example.com").(*subdomain)
+	f.Fuzz(func(t *testing.T, host string) {
+		key, err := res.parse(host)
+		if err != nil {
+			if !errors.Is(err, ErrNoCandidate) && !errors.Is(err, ErrInvalidKey) {
+				t.Fatalf("parse(%q): unexpected error %v", host, err)
+			}
+			if key != "" {
+				t.Fatalf("parse(%q): key %q with error", host, key)
+			}
+			return
+		}
+		if !validLabel(key) {
+			t.Fatalf("parse(%q) = %q: not a lower-case DNS label", host, key)
+		}
+		// The host, without port and trailing dot, is exactly key.base.
+		h := strings.ToLower(host)
+		if i := strings.IndexByte(h, ':'); i >= 0 {
+			h = h[:i]
+		}
+		h = strings.TrimSuffix(h, ".")
+		ok := false
+		for _, base := range res.bases {
+			if h == key+"."+base {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Fatalf("parse(%q) = %q: host is not one label below a base domain", host, key)
+		}
+		// Resolve agrees with parse.
+		c, err := res.Resolve(&http.Request{Host: host})
+		if err != nil || c.Key != key || c.Source != SourceHost || c.StripPrefix != "" {
+			t.Fatalf("Resolve(%q) = %+v, %v", host, c, err)
+		}
+	})
+}
+
+func FuzzPathPrefix(f *testing.F) {
+	for _, s := range []string{
+		"/t/acme/api/x", "/t/acme", "/t/", "/t", "/", "", "/t//x", "/t/a%2Fb/x", "/%74/acme/x",
+		"/t/%61cme/x%2Fy", "/t/../x", "/t/./x", "/t/%2e%2e/x", "/t/a%00/x", "/t/acme%2F/x",
+		"/t/acme/files/a%2Fb", "/t/ACME/x", "/t%2Facme/x", "//t/acme", "/t/acme?x=1", "/t/%zz/x",
+		"/t/" + strings.Repeat("a", 200) + "/x",
+	} {
+		f.Add(s)
+	}
+	res := PathPrefix("/t/").(*pathPrefix)
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		before := *u
+		c, err := res.Resolve(&http.Request{URL: u})
+		if *u != before {
+			t.Fatalf("Resolve modified the URL of %q", target)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrNoCandidate) && !errors.Is(err, ErrInvalidKey) {
+				t.Fatalf("Resolve(%q): unexpected error %v", target, err)
+			}
+			return
+		}
+		if !validKey(c.Key) || c.Source != SourcePath || c.StripPrefix != "/t/"+c.Key {
+			t.Fatalf("Resolve(%q) = %+v", target, c)
+		}
+		// The middleware's strip always succeeds on what the resolver
+		// accepted, keeps Path and RawPath consistent and never touches u.
+		nu, ok := stripPath(u, c.StripPrefix)
+		if !ok {
+			t.Fatalf("stripPath(%q, %q) failed", target, c.StripPrefix)
+		}
+		if *u != before {
+			t.Fatalf("stripPath modified the URL of %q", target)
+		}
+		want := strings.TrimPrefix(u.Path, c.StripPrefix)
+		if want == "" {
+			want = "/"
+		}
+		if nu.Path != want {
+			t.Fatalf("stripPath(%q): Path %q, want %q", target, nu.Path, want)
+		}
+		if nu.RawPath != "" {
+			dec, err := url.PathUnescape(nu.RawPath)
+			if err != nil || dec != nu.Path {
+				t.Fatalf("stripPath(%q): RawPath %q does not decode to Path %q", target, nu.RawPath, nu.Path)
+			}
+		}
+		if dec, err := url.PathUnescape(nu.EscapedPath()); err != nil || dec != nu.Path {
+			t.Fatalf("stripPath(%q): EscapedPath %q does not decode to Path %q", target, nu.EscapedPath(), nu.Path)
+		}
+	})
+}
