@@ -85,6 +85,11 @@ func TestCLISeedAndServe(t *testing.T) {
 	code, out, errOut = runCLI(t, t.Context(), "seed", "--db", db, "--size", "small", "--reset")
 	require.Equal(t, 0, code, errOut)
 
+	// The banner's $TOKEN: a token of acme with every scope.
+	code, out, errOut = runCLI(t, t.Context(), "token", "create", "--db", db, "--tenant", "acme", "--scopes", strings.Join(demoScopes, ","))
+	require.Equal(t, 0, code, errOut)
+	token := strings.TrimSpace(out)
+
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var stdout, stderr syncBuffer
@@ -110,10 +115,16 @@ func TestCLISeedAndServe(t *testing.T) {
 	// Every GET URL of the banner answers as it says.
 	for _, line := range strings.Split(banner, "\n") {
 		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "curl http") && !strings.HasPrefix(line, "curl 'http") {
+		if !strings.HasPrefix(line, "curl ") || strings.Contains(line, " -X ") {
 			continue
 		}
-		u := strings.Trim(strings.Fields(line)[1], "'")
+		var u string
+		for _, f := range strings.Fields(line) {
+			if f = strings.Trim(f, "'"); strings.HasPrefix(f, "http") {
+				u = f
+				break
+			}
+		}
 		want := http.StatusOK
 		switch {
 		case strings.Contains(line, ": 404"):
@@ -130,6 +141,9 @@ func TestCLISeedAndServe(t *testing.T) {
 		host := req.URL.Host
 		req.URL.Host = strings.TrimPrefix(base, "http://")
 		req.Host = host
+		if strings.Contains(line, "$TOKEN") {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)

@@ -141,24 +141,27 @@ func printBanner(ctx context.Context, w io.Writer, a *App, addr *net.TCPAddr, re
 		return
 	}
 	t := func(slug, path string) string { return base + "/t/" + slug + path }
+	// Every /api request needs an API token of its tenant (token.go).
+	fmt.Fprintf(w, "Every /api request needs an API token of its own tenant. Create one (it is printed once):\n")
+	fmt.Fprintf(w, "  export TOKEN=$(go run ./examples/demo token create --db %s --tenant %s --scopes %s)\n", a.Source.Display, ex.Slug, strings.Join(demoScopes, ","))
 	fmt.Fprintf(w, "Try it (the tenant comes from the subdomain or from the /t/{slug}/ path):\n")
-	fmt.Fprintf(w, "  curl %s/api/tenant\n", sub(ex.Slug))
-	fmt.Fprintf(w, "  curl %s\n", t(ex.Slug, "/api/properties"))
-	fmt.Fprintf(w, "  curl %s\n", t(ex.Slug, fmt.Sprintf("/api/properties/%d", ex.Property)))
-	fmt.Fprintf(w, "  curl %s\n", t(ex.Slug, fmt.Sprintf("/api/properties/%d/meters", ex.Property)))
-	fmt.Fprintf(w, "  curl '%s'\n", t(ex.Slug, fmt.Sprintf("/api/meters/%d/readings?from=%s&per_page=5", ex.Meter, ex.From)))
-	fmt.Fprintf(w, "  curl -X POST -H 'Content-Type: application/json' -d '{\"value\": %.3f}' %s\n", ex.NextValue, t(ex.Slug, fmt.Sprintf("/api/meters/%d/readings", ex.Meter)))
-	fmt.Fprintf(w, "  curl '%s'\n", t(ex.Slug, "/api/invoices?status=paid&per_page=5"))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s/api/tenant\n", sub(ex.Slug))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s\n", t(ex.Slug, "/api/properties"))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s\n", t(ex.Slug, fmt.Sprintf("/api/properties/%d", ex.Property)))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s\n", t(ex.Slug, fmt.Sprintf("/api/properties/%d/meters", ex.Property)))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" '%s'\n", t(ex.Slug, fmt.Sprintf("/api/meters/%d/readings?from=%s&per_page=5", ex.Meter, ex.From)))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" -X POST -H 'Content-Type: application/json' -d '{\"value\": %.3f}' %s\n", ex.NextValue, t(ex.Slug, fmt.Sprintf("/api/meters/%d/readings", ex.Meter)))
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" '%s'\n", t(ex.Slug, "/api/invoices?status=paid&per_page=5"))
 	if ex.Invoice != 0 {
-		fmt.Fprintf(w, "  curl %s\n", t(ex.Slug, fmt.Sprintf("/api/invoices/%d", ex.Invoice)))
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s\n", t(ex.Slug, fmt.Sprintf("/api/invoices/%d", ex.Invoice)))
 	}
 	fmt.Fprintf(w, "Isolation:\n")
 	if ex.Other != "" {
-		fmt.Fprintf(w, "  curl %s    # %s's property: 404 for %s\n", t(ex.Other, fmt.Sprintf("/api/properties/%d", ex.Property)), ex.Slug, ex.Other)
-		fmt.Fprintf(w, "  curl %s/t/%s/api/tenant    # subdomain and path disagree: 400\n", sub(ex.Other), ex.Slug)
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s    # %s's token on %s: 403 tenant_mismatch\n", t(ex.Other, fmt.Sprintf("/api/properties/%d", ex.Property)), ex.Slug, ex.Other)
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s/t/%s/api/tenant    # subdomain and path disagree: 400\n", sub(ex.Other), ex.Slug)
 	}
 	if ex.Suspended != "" {
-		fmt.Fprintf(w, "  curl %s/api/tenant    # suspended: 403\n", sub(ex.Suspended))
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s/api/tenant    # suspended: 403\n", sub(ex.Suspended))
 	}
 	fmt.Fprintf(w, "  curl %s/api/properties    # no tenant: 404\n\n", base)
 }

@@ -113,7 +113,7 @@ func collect(t *testing.T, a *App, h http.Handler, slug string) tenantRows {
 func TestTenantIsolation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		a := openApp(t, Config{DB: b.db(t)})
-		h := a.Handler()
+		h := authed(t, a)
 		acme := collect(t, a, h, "acme")
 		globex := collect(t, a, h, "globex")
 
@@ -158,7 +158,7 @@ func TestTenantIsolation(t *testing.T) {
 func TestNoTenantAfterTenant(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		a := openApp(t, Config{DB: b.db(t), MaxOpenConns: 1})
-		h := a.Handler()
+		h := authed(t, a)
 		for range 3 {
 			r := get(t, h, "http://acme.localhost/api/properties")
 			require.Equal(t, http.StatusOK, r.Status)
@@ -203,7 +203,7 @@ func TestBackgroundGoroutine(t *testing.T) {
 		}()
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "started"})
 	})
-	h := a.compose(mux)
+	h := withTokens(t, a, a.compose(mux))
 
 	ctx, cancel := context.WithCancel(t.Context())
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://acme.localhost/api/test/spawn", nil)
@@ -243,7 +243,7 @@ func TestBackgroundGoroutine(t *testing.T) {
 // in a goroutine that outlives the request, with the request's tenant.
 func TestPostAuditAfterResponse(t *testing.T) {
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
-	h := a.Handler()
+	h := authed(t, a)
 	_, ctx := lookup(t, a, "acme")
 	before, err := a.AuditCount(ctx, "meter_reading.created")
 	require.NoError(t, err)
@@ -262,7 +262,7 @@ func TestPostAuditAfterResponse(t *testing.T) {
 func TestResolverConflictsAndHeader(t *testing.T) {
 	dbPath := allBackends[0].db(t)
 	a := openApp(t, Config{DB: dbPath})
-	h := a.Handler()
+	h := authed(t, a)
 
 	r := get(t, h, "http://globex.localhost/t/acme/api/tenant")
 	require.Equal(t, http.StatusBadRequest, r.Status)
@@ -282,14 +282,14 @@ func TestResolverConflictsAndHeader(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, get(t, h, "http://localhost/api/tenant", "X-Tenant", "globex").Status)
 
 	// Enabled but not trusted: still ignored.
-	untrusted := openApp(t, Config{DB: dbPath, TenantHeader: "X-Tenant"}).Handler()
+	untrusted := authed(t, openApp(t, Config{DB: dbPath, TenantHeader: "X-Tenant"}))
 	require.Equal(t, "acme", slugOf(get(t, untrusted, "http://acme.localhost/api/tenant", "X-Tenant", "globex")))
 	r = get(t, untrusted, "http://localhost/api/tenant", "X-Tenant", "globex")
 	require.Equal(t, http.StatusNotFound, r.Status)
 	require.NotContains(t, string(r.Body), "globex")
 
 	// Enabled and trusted: it names the tenant, and must agree with the others.
-	trusted := openApp(t, Config{DB: dbPath, TenantHeader: "X-Tenant", TrustTenantHeader: true}).Handler()
+	trusted := authed(t, openApp(t, Config{DB: dbPath, TenantHeader: "X-Tenant", TrustTenantHeader: true}))
 	require.Equal(t, "globex", slugOf(get(t, trusted, "http://localhost/api/tenant", "X-Tenant", "globex")))
 	r = get(t, trusted, "http://acme.localhost/api/tenant", "X-Tenant", "globex")
 	require.Equal(t, http.StatusBadRequest, r.Status)
@@ -341,7 +341,7 @@ func TestParallelSystemModeDoesNotLeak(t *testing.T) {
 				}
 				writeJSON(w, http.StatusOK, map[string]any{"cross_tenant": setting, "tenants_visible": unfiltered})
 			})
-			h := a.compose(mux)
+			h := withTokens(t, a, a.compose(mux))
 			acme, _ := lookup(t, a, "acme")
 			globex, _ := lookup(t, a, "globex")
 			ids := map[string]int64{"acme": numericID(t, acme), "globex": numericID(t, globex)}

@@ -43,7 +43,7 @@ func commands() []command {
 	return []command{
 		serveCommand(),
 		seedCommand(),
-		// tokenCommand(),   // tokenscope: issue and revoke API tokens
+		tokenCommand(), // tokenscope: issue and revoke API tokens
 		// checkCommand(),   // migrate: tenant integrity checks
 		// migrateCommand(), // migrate: run migrations with pre/post checks
 		// backupCommand(),  // backup: export one tenant

@@ -46,7 +46,7 @@ func lastReading(t *testing.T, a *App, ctx context.Context, meter int64) Reading
 func TestPostReading(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		a := openApp(t, Config{DB: b.db(t)})
-		h := a.Handler()
+		h := authed(t, a)
 		_, acme := lookup(t, a, "acme")
 		_, globex := lookup(t, a, "globex")
 		cum := firstMeter(t, a, acme, true)
@@ -130,7 +130,7 @@ func TestPostReading(t *testing.T) {
 // TestQueryValidation: bad query parameters are 400 with the uniform body.
 func TestQueryValidation(t *testing.T) {
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
-	h := a.Handler()
+	h := authed(t, a)
 	_, acme := lookup(t, a, "acme")
 	m := firstMeter(t, a, acme, true)
 	readings := fmt.Sprintf("http://acme.localhost/api/meters/%d/readings", m.ID)

@@ -55,7 +55,7 @@ func (a *App) compose(api http.Handler) http.Handler {
 	// After the token check, so the key is an authenticated tenant: key =
 	// tenant, limit = the tenant's plan (tenant.Tenant.Plan); daily and
 	// monthly quotas are counted here.
-	//   h = a.PlanLimiter.Handler(h)
+	h = a.planLimit(h) // ratelimit.go
 
 	// ── slot: tokenscope.Middleware (package tokenscope) ─────────────────
 	// Verifies the bearer token and that token.TenantID equals the tenant
@@ -64,7 +64,7 @@ func (a *App) compose(api http.Handler) http.Handler {
 
 	// ── slot: ratelimit, guest limit by client IP (package ratelimit) ────
 	// Before the token check, so token guessing is throttled per client IP.
-	//   h = a.GuestLimiter.Handler(h)
+	h = a.guestLimit(h) // ratelimit.go
 
 	// tenant.Middleware: resolve the tenant from subdomain or /t/{slug}/,
 	// look it up in the cached directory, fail closed (404/400/403/503).
