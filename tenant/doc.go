@@ -31,6 +31,18 @@
 // else the request is refused with a *ConflictError. A subdomain saying "b"
 // with a path saying "a" is an error, never a silent preference.
 //
+// Keys are validated before any lookup: subdomain keys are lower-cased DNS
+// labels; path, header and claim keys are 1 to MaxKeyLen bytes of ASCII
+// letters, digits, '-', '_', '.' and '~' (not "." or ".."), compared
+// case-sensitively. Hostile input (IP literals, hosts that merely start with
+// a base domain, encoded slashes, control characters, very long values) is
+// refused before it reaches the Directory.
+//
+// Trust: Subdomain reads the Host of the request as net/http parsed it (the
+// absolute request target wins over the Host header). Behind a proxy, make
+// the proxy forward the original Host; tenantkit never reads
+// X-Forwarded-Host, which any client can send.
+//
 // # Looking the tenant up
 //
 // A Directory maps the key to a Tenant (the application's tenant table).
@@ -70,9 +82,15 @@
 // default skipper.
 //
 // Middleware logs each failure once to an injected *slog.Logger (nil
-// discards): status, code, method, path, source and key, never request
-// headers, cookies or credentials. The decision is available without HTTP as
-// Middleware.Resolve.
+// discards): status, code, method, path (without the query), source, key and
+// the cause, never request headers, cookies or credentials. Client errors
+// log at Debug, directory and resolver failures at Warn. The decision is
+// available without HTTP as Middleware.Resolve, which returns the same
+// *Error the handler answers.
+//
+// Middleware never modifies the incoming request: the next handler gets a
+// shallow copy with the new context and, for a path tenant, a copy of the
+// URL whose Path and RawPath both lack the tenant prefix.
 //
 // # Tenant-scoped transactions
 //
@@ -84,5 +102,13 @@
 // connection carries nothing into the next request. SystemTx is the explicit
 // cross-tenant mode (reports, administration) and requires a context marked
 // by WithSystem; it sets 'app.cross_tenant' to 'on' for its own transaction
-// only, and every Tx sets it to 'off', so the mode never leaks.
+// only, and every Tx sets it to 'off', so the mode never leaks, even past a
+// session-level SET left on a pooled connection. On MySQL/MariaDB and SQLite
+// Tx still refuses a context without a tenant, but isolation rests on the
+// queries' own WHERE tenant_id = ?.
+//
+// The policy casts the setting (for example ::bigint): a tenant ID that does
+// not cast makes the query fail, which is the safe direction. Queries on
+// DB.Unwrap() outside Tx run with no tenant and, under the policy, see no
+// rows.
 package tenant

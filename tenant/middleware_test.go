@@ -1,11 +1,15 @@
 package tenant
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -349,4 +353,65 @@ func TestErrorMessage(t *testing.T) {
 	e := &Error{Status: 404, Code: CodeUnknownTenant, Message: "unknown tenant", Err: ErrNotFound}
 	require.Equal(t, "tenant: unknown tenant: tenant: unknown tenant", e.Error())
 	require.Equal(t, "tenant: x", (&Error{Message: "x"}).Error())
+}
+
+// TestMiddlewareOverRealServer sends raw HTTP/1.1 requests, hostile Host
+// headers included, to a real net/http server.
+func TestMiddlewareOverRealServer(t *testing.T) {
+	m, _ := newTestMiddleware(t, Chain(Subdomain("localhost"), PathPrefix("/t/"), Header("X-Tenant", false)), nil)
+	srv := httptest.NewServer(m.Handler(echo))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	tests := []struct {
+		requestLine, host, extra string
+		status                   int
+		tenant, path             string
+	}{
+		{"GET /api/x HTTP/1.1", "acme.localhost:8080", "", 200, "1", "/api/x"},
+		{"GET /api/x HTTP/1.1", "ACME.LOCALHOST:8080", "", 200, "1", "/api/x"},
+		{"GET /t/globex/api/x HTTP/1.1", "localhost", "", 200, "2", "/api/x"},
+		{"GET /t/globex/api/x HTTP/1.1", "127.0.0.1", "", 200, "2", "/api/x"},
+		{"GET /api/x HTTP/1.1", "acme.localhost", "X-Tenant: globex\r\n", 200, "1", "/api/x"},
+		{"GET /t/acme/x HTTP/1.1", "globex.localhost", "", 400, "", ""},
+		{"GET /api/x HTTP/1.1", "a.b.localhost", "", 404, "", ""},
+		{"GET /api/x HTTP/1.1", "localhost", "X-Tenant: acme\r\n", 404, "", ""},
+		{"GET /api/x HTTP/1.1", "[::1]:8080", "", 404, "", ""},
+		{"GET /api/x HTTP/1.1", "127.0.0.1:8080", "", 404, "", ""},
+		{"GET /api/x HTTP/1.1", "acme.localhost.evil.com", "", 404, "", ""},
+		{"GET /api/x HTTP/1.1", strings.Repeat("a", 1000) + ".localhost", "", 404, "", ""},
+		// The absolute form of the request target overrides the Host header.
+		{"GET http://globex.localhost/api/x HTTP/1.1", "acme.localhost", "", 200, "2", "/api/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.requestLine+" "+truncate(tt.host, 30), func(t *testing.T) {
+			conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = fmt.Fprintf(conn, "%s\r\nHost: %s\r\n%sConnection: close\r\n\r\n", tt.requestLine, tt.host, tt.extra)
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, tt.status, resp.StatusCode, string(body))
+			if tt.status == 200 {
+				var got echoed
+				require.NoError(t, json.Unmarshal(body, &got))
+				require.Equal(t, tt.tenant, got.Tenant)
+				require.Equal(t, tt.path, got.Path)
+			}
+		})
+	}
+}
+
+func TestMiddlewareCustomResolverError(t *testing.T) {
+	res := ResolverFunc(func(*http.Request) (Candidate, error) {
+		return Candidate{}, &Error{Status: http.StatusUnauthorized, Code: "login_required", Message: "log in first"}
+	})
+	m, _ := newTestMiddleware(t, res, nil)
+	rec := serve(m.Handler(echo), "localhost", "/", nil)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.JSONEq(t, `{"error":"login_required","message":"log in first"}`, rec.Body.String())
 }

@@ -54,8 +54,10 @@ type Candidate struct {
 // Resolver reads a tenant candidate from a request. It returns an error
 // wrapping ErrNoCandidate when its source has no answer, one wrapping
 // ErrInvalidKey when the source answered with an unusable key, and a
-// *ConflictError when sources disagree. A Resolver must not modify the
-// request and must be safe for concurrent use.
+// *ConflictError when sources disagree. A custom Resolver may return an
+// *Error to choose the status Middleware answers; any other error answers
+// 500. A Resolver must not modify the request and must be safe for
+// concurrent use.
 type Resolver interface {
 	Resolve(r *http.Request) (Candidate, error)
 }
@@ -229,7 +231,7 @@ func (s *subdomain) parse(host string) (string, error) {
 		return "", errNoHost
 	}
 	for _, base := range s.bases {
-		if len(host) <= len(base) || !strings.EqualFold(host[len(host)-len(base):], base) ||
+		if len(host) <= len(base) || !asciiEqualFold(host[len(host)-len(base):], base) ||
 			host[len(host)-len(base)-1] != '.' {
 			continue
 		}
@@ -280,6 +282,24 @@ func hostname(host string) (string, bool) {
 func isIPv4ish(host string) bool {
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiEqualFold reports whether s equals the lower-case ASCII string lc,
+// ignoring ASCII case only (no Unicode folding such as the Kelvin sign).
+func asciiEqualFold(s, lc string) bool {
+	if len(s) != len(lc) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lc[i] {
 			return false
 		}
 	}

@@ -95,6 +95,9 @@ func TestSubdomain(t *testing.T) {
 		{strings.Repeat("a", 300) + ".localhost", noAnswer, ""},
 		{strings.Repeat("a.", 200) + "localhost", noAnswer, ""},
 		{"example.com", noAnswer, ""},
+		{"acme.\u212aocalhost", noAnswer, ""}, // Kelvin sign: no Unicode case folding
+		{"acme.localhost\x00", noAnswer, ""},
+		{"acme.local host", noAnswer, ""},
 		{"acme.other.org", noAnswer, ""},
 
 		{".localhost", invalid, ""},
