@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -81,4 +82,64 @@ func BenchmarkRecorderMemoryPerTenant(b *testing.B) {
 		runtime.KeepAlive(rec)
 	}
 	b.ReportMetric(perTenant, "B/tenant")
+}
+
+// BenchmarkScore100kTenants scores 100,000 snapshots with the default table:
+// one op is the whole population.
+func BenchmarkScore100kTenants(b *testing.B) {
+	sc, _ := NewScorer(nil, nil)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	snaps := make([]Snapshot, 100000)
+	for i := range snaps {
+		u := activeUsage(now)
+		u.StorageBytes = int64(i % 1000)
+		u.Subscription.Active = i%7 != 0
+		s := NewSnapshot(tenant.Tenant{ID: tenant.ID(fmt.Sprintf("t%d", i))}, u, nil, now, time.UTC)
+		s.Requests = uint64(i % 200)
+		s.Errors = uint64(i % 13)
+		s.Latency.Counts[5] = s.Requests
+		if s.Requests > 0 {
+			s.ErrorPercent = Some(float64(s.Errors) / float64(s.Requests) * 100)
+		}
+		snaps[i] = s
+	}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		for i := range snaps {
+			_ = sc.Score(&snaps[i])
+		}
+	}
+	// CPU time per op next to wall time: on a loaded machine wall time
+	// includes waiting for a core.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+
+type benchSource struct {
+	ts []tenant.Tenant
+	u  Usage
+}
+
+func (s *benchSource) Tenants(context.Context) ([]tenant.Tenant, error) { return s.ts, nil }
+func (s *benchSource) Usage(context.Context, tenant.ID) (Usage, error) { return s.u, nil }
+
+// BenchmarkMonitorRefresh100kTenants is a full evaluation: snapshot from the
+// Source and the Recorder, score, cache, sort, for 100,000 tenants.
+func BenchmarkMonitorRefresh100kTenants(b *testing.B) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rec := NewRecorder(&RecorderOptions{Now: func() time.Time { return now }, MaxTenants: 100000})
+	src := &benchSource{u: activeUsage(now)}
+	for i := range 100000 {
+		id := tenant.ID(fmt.Sprintf("t%d", i))
+		src.ts = append(src.ts, tenant.Tenant{ID: id, Name: string(id)})
+		rec.Record(id, now, time.Millisecond, false)
+	}
+	m := New(src, rec, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Refresh(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -13,8 +13,8 @@ const DefaultTTL = 5 * time.Minute
 // Cache is a TTL cache with single-flight loading: however many goroutines
 // ask for a missing or expired key at once, one load runs and all of them get
 // its result. Errors are not cached. Expired entries are dropped when a key
-// is loaded again and by a sweep every 1024 stores, so the cache holds about
-// the keys used within one TTL.
+// is loaded again and by a sweep once per as many stores as there are
+// entries, so the cache holds about the keys used within one TTL.
 //
 // A Cache is safe for concurrent use. Use NewCache; the zero value is not
 // usable.
@@ -107,8 +107,10 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, load func(context.Context)
 	}
 	done := flight.done
 	flight.done = nil
+	// Sweep once per len(entries) stores: amortised O(1) per store.
 	c.stores++
-	if c.stores%1024 == 0 {
+	if c.stores >= max(1024, len(c.entries)) {
+		c.stores = 0
 		c.sweepLocked()
 	}
 	c.mu.Unlock()

@@ -200,28 +200,34 @@ func (m *Monitor) all(ctx context.Context, fresh bool) ([]Health, error) {
 		return nil, err
 	}
 	out := make([]Health, len(ts))
-	sem := make(chan struct{}, m.conc)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex
-	for i, t := range ts {
-		sem <- struct{}{}
+	for range min(m.conc, len(ts)) {
 		wg.Go(func() {
-			defer func() { <-sem }()
-			load := func(ctx context.Context) (Health, error) { return m.compute(ctx, t), nil }
-			var h Health
-			var err error
-			if fresh {
-				h, err = m.health.Refresh(ctx, t.ID, load)
-			} else {
-				h, err = m.health.Get(ctx, t.ID, load)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ts) {
+					return
+				}
+				t := ts[i]
+				load := func(ctx context.Context) (Health, error) { return m.compute(ctx, t), nil }
+				var h Health
+				var err error
+				if fresh {
+					h, err = m.health.Refresh(ctx, t.ID, load)
+				} else {
+					h, err = m.health.Get(ctx, t.ID, load)
+				}
+				if err != nil {
+					errMu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					errMu.Unlock()
+					return
+				}
+				out[i] = h
 			}
-			if err != nil {
-				errMu.Lock()
-				firstErr = cmp.Or(firstErr, err)
-				errMu.Unlock()
-			}
-			out[i] = h
 		})
 	}
 	wg.Wait()

@@ -19,7 +19,7 @@ const (
 	hourSlots    = 26
 	blockHours   = 6
 	blockSlots   = 5
-	numShards    = 256
+	numShards    = 1024
 	defaultCap   = 10000
 	secondsPerHr = 3600
 )

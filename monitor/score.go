@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -138,7 +139,7 @@ func DefaultRules(o *RuleOptions) []Rule {
 				return Check{OutcomeNotApplicable, "no storage quota"}
 			}
 			if s.StoragePercent.V > r.StoragePercent {
-				return Check{OutcomeFail, fmt.Sprintf("Storage quota nearly exceeded: %s%% used", s.StoragePercent)}
+				return Check{OutcomeFail, "Storage quota nearly exceeded: " + s.StoragePercent.String() + "% used"}
 			}
 			return Check{OutcomePass, "storage within quota"}
 		}},
@@ -147,13 +148,13 @@ func DefaultRules(o *RuleOptions) []Rule {
 				return Check{OutcomeNotApplicable, "no daily API quota"}
 			}
 			if s.APIPercent.V > r.APIPercent {
-				return Check{OutcomeFail, fmt.Sprintf("API quota nearly exceeded: %s%% of today's calls used", s.APIPercent)}
+				return Check{OutcomeFail, "API quota nearly exceeded: " + s.APIPercent.String() + "% of today's calls used"}
 			}
 			return Check{OutcomePass, "API calls within daily quota"}
 		}},
 		{Code: CodeLatency, Weight: r.LatencyWeight, Severity: SeverityWarning, Check: func(s *Snapshot) Check {
 			if s.Requests < uint64(r.MinRequests) {
-				return Check{OutcomeInsufficientData, fmt.Sprintf("latency not judged: %d requests in 24 h, need %d", s.Requests, r.MinRequests)}
+				return Check{OutcomeInsufficientData, "latency not judged: " + strconv.FormatUint(s.Requests, 10) + " requests in 24 h, need " + strconv.Itoa(r.MinRequests)}
 			}
 			total := s.Latency.Total()
 			if total == 0 {
@@ -170,10 +171,10 @@ func DefaultRules(o *RuleOptions) []Rule {
 		}},
 		{Code: CodeErrorRate, Weight: r.ErrorWeight, Severity: SeverityCritical, Check: func(s *Snapshot) Check {
 			if s.Requests < uint64(r.MinRequests) || !s.ErrorPercent.Valid {
-				return Check{OutcomeInsufficientData, fmt.Sprintf("error rate not judged: %d requests in 24 h, need %d", s.Requests, r.MinRequests)}
+				return Check{OutcomeInsufficientData, "error rate not judged: " + strconv.FormatUint(s.Requests, 10) + " requests in 24 h, need " + strconv.Itoa(r.MinRequests)}
 			}
 			if s.ErrorPercent.V > r.ErrorPercent {
-				return Check{OutcomeFail, fmt.Sprintf("High error rate detected: %s%% of %d requests failed", s.ErrorPercent, s.Requests)}
+				return Check{OutcomeFail, "High error rate detected: " + s.ErrorPercent.String() + "% of " + strconv.FormatUint(s.Requests, 10) + " requests failed"}
 			}
 			return Check{OutcomePass, "error rate within threshold"}
 		}},
@@ -182,7 +183,7 @@ func DefaultRules(o *RuleOptions) []Rule {
 				return Check{OutcomeNotApplicable, "subscription has no end date"}
 			}
 			if s.DaysUntilExpiry.V < float64(r.ExpiringDays) {
-				return Check{OutcomeFail, fmt.Sprintf("Subscription expires soon: %s days left", s.DaysUntilExpiry)}
+				return Check{OutcomeFail, "Subscription expires soon: " + s.DaysUntilExpiry.String() + " days left"}
 			}
 			return Check{OutcomePass, "subscription not expiring soon"}
 		}},
@@ -193,7 +194,7 @@ func DefaultRules(o *RuleOptions) []Rule {
 					if status == "" {
 						status = "none"
 					}
-					return Check{OutcomeFail, fmt.Sprintf("No active subscription (status %q)", status)}
+					return Check{OutcomeFail, "No active subscription (status " + strconv.Quote(status) + ")"}
 				}
 				return Check{OutcomePass, "subscription active"}
 			}},
@@ -322,7 +323,7 @@ func (sc *Scorer) Band(score int) Band {
 // weight of every failing rule that is not suppressed, and is clamped to
 // 0..100.
 func (sc *Scorer) Score(s *Snapshot) Result {
-	res := Result{Contributions: make([]Contribution, len(sc.rules)), Issues: []Issue{}}
+	res := Result{Contributions: make([]Contribution, len(sc.rules))}
 	for i, r := range sc.rules {
 		c := r.Check(s)
 		res.Contributions[i] = Contribution{Code: r.Code, Outcome: c.Outcome, Severity: r.Severity, Message: c.Message}
@@ -341,6 +342,13 @@ func (sc *Scorer) Score(s *Snapshot) Result {
 			}
 		}
 	}
+	n := 0
+	for i := range res.Contributions {
+		if o := res.Contributions[i].Outcome; o == OutcomeFail || o == OutcomeInsufficientData {
+			n++
+		}
+	}
+	res.Issues = make([]Issue, 0, n)
 	score := 100
 	critical := false
 	for i, r := range sc.rules {
