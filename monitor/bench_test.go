@@ -115,14 +115,13 @@ func BenchmarkScore100kTenants(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
-
 type benchSource struct {
 	ts []tenant.Tenant
 	u  Usage
 }
 
 func (s *benchSource) Tenants(context.Context) ([]tenant.Tenant, error) { return s.ts, nil }
-func (s *benchSource) Usage(context.Context, tenant.ID) (Usage, error) { return s.u, nil }
+func (s *benchSource) Usage(context.Context, tenant.ID) (Usage, error)  { return s.u, nil }
 
 // BenchmarkMonitorRefresh100kTenants is a full evaluation: snapshot from the
 // Source and the Recorder, score, cache, sort, for 100,000 tenants.
