@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -396,4 +398,59 @@ func TestDBPostgresParallelSystemModeDoesNotLeak(t *testing.T) {
 	n, err := countItems(ctx, app)
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// TestDBWorkOutsideTheRequest follows a tenant from a real HTTP request into
+// goroutines the handler starts: one with context.Background() gets no
+// tenant and no rows; one with Detach(r.Context()) keeps working after the
+// response, when the request context is already cancelled.
+func TestDBWorkOutsideTheRequest(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	_, err := db.ExecContext(t.Context(), "CREATE TABLE items (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, name TEXT NOT NULL)")
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), "INSERT INTO items (tenant_id, name) VALUES (1, 'a1'), (2, 'b1')")
+	require.NoError(t, err)
+	d := NewDB(db, nil)
+
+	respond := make(chan struct{})
+	type result struct {
+		err       error
+		n         int
+		reqCtxErr error
+	}
+	background, detached := make(chan result, 1), make(chan result, 1)
+	m := NewMiddleware(Subdomain("localhost"), NewCache(newFakeDirectory(acme), nil), nil)
+	srv := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqCtx := r.Context()
+		work := func(ctx context.Context, out chan<- result) {
+			<-respond       // run after the response has been written
+			<-reqCtx.Done() // and the server has cancelled the request context
+			var n int
+			err := d.Tx(ctx, func(tx *sql.Tx) error {
+				return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM items WHERE tenant_id = ?", string(IDFromContext(ctx))).Scan(&n)
+			})
+			out <- result{err: err, n: n, reqCtxErr: reqCtx.Err()}
+		}
+		go work(context.Background(), background)
+		go work(Detach(reqCtx), detached)
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	req.Host = "acme.localhost"
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	close(respond)
+
+	bg := <-background
+	require.ErrorIs(t, bg.err, ErrNoTenant)
+	require.Zero(t, bg.n)
+	dt := <-detached
+	require.NoError(t, dt.err)
+	require.Equal(t, 1, dt.n)
+	require.Error(t, dt.reqCtxErr, "the request context was already cancelled")
 }

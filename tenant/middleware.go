@@ -272,6 +272,10 @@ func writeError(w http.ResponseWriter, _ *http.Request, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeResolverFailed, Message: "tenant resolution failed"}
 	}
+	status := e.Status
+	if status < 400 || status > 599 { // a custom resolver's *Error must still fail
+		status = http.StatusInternalServerError
+	}
 	body, _ := json.Marshal(struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
@@ -280,6 +284,6 @@ func writeError(w http.ResponseWriter, _ *http.Request, err error) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(e.Status)
+	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -414,4 +415,46 @@ func TestMiddlewareCustomResolverError(t *testing.T) {
 	rec := serve(m.Handler(echo), "localhost", "/", nil)
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.JSONEq(t, `{"error":"login_required","message":"log in first"}`, rec.Body.String())
+}
+
+func TestMiddlewareCustomErrorWithoutFailureStatus(t *testing.T) {
+	for _, status := range []int{0, 200, 302, 600} {
+		res := ResolverFunc(func(*http.Request) (Candidate, error) {
+			return Candidate{}, &Error{Status: status, Code: "odd", Message: "odd"}
+		})
+		m, _ := newTestMiddleware(t, res, nil)
+		rec := serve(m.Handler(echo), "localhost", "/", nil)
+		require.Equal(t, http.StatusInternalServerError, rec.Code, "status %d never lets a failure look like success", status)
+	}
+}
+
+func TestMiddlewareParallelTenantsDoNotMix(t *testing.T) {
+	m, _ := newTestMiddleware(t, Chain(Subdomain("localhost"), PathPrefix("/t/")), nil)
+	h := m.Handler(echo)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				host, target, want := "acme.localhost", "/x", "1"
+				switch (g + i) % 3 {
+				case 1:
+					host, target, want = "localhost", "/t/globex/x", "2"
+				case 2:
+					host, target, want = "localhost", "/x", ""
+				}
+				rec := serve(h, host, target, nil)
+				if want == "" {
+					if rec.Code != 404 {
+						t.Errorf("%s%s: %d", host, target, rec.Code)
+					}
+					continue
+				}
+				var got echoed
+				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Tenant != want || got.Path != "/x" {
+					t.Errorf("%s%s: %d %s", host, target, rec.Code, rec.Body.String())
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
