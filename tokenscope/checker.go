@@ -77,8 +77,10 @@ type Checker struct {
 	now      func() time.Time
 }
 
-// New returns a Checker that verifies credentials with v. It panics if v is
-// nil: a Checker without a Verifier could only refuse everything.
+// New returns a Checker that verifies credentials with v. opts is copied:
+// changing it afterwards has no effect, so live requests always see the
+// configuration New was given. It panics if v is nil: a Checker without a
+// Verifier could only refuse everything.
 func New(v Verifier, opts *Options) *Checker {
 	if v == nil {
 		panic("tokenscope: New with a nil Verifier")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,7 +96,8 @@ func fromManyIPs(h http.Handler) http.Handler {
 // is written to that tenant's audit_logs, once. On every backend.
 func TestTokensRequired(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		a := openApp(t, Config{DB: b.db(t)})
+		logs := &syncBuffer{}
+		a := openApp(t, Config{DB: b.db(t), Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		h := fromManyIPs(a.Handler())
 		_, acme := lookup(t, a, "acme")
 		globexT, globex := lookup(t, a, "globex")
@@ -204,8 +206,16 @@ func TestTokensRequired(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, r.Status)
 		require.Contains(t, r.Header.Get("WWW-Authenticate"), "revoked")
 
-		// Routes outside the tenant chain do not take tenant tokens.
+		// Routes outside the tenant chain need no tenant token.
 		require.Equal(t, http.StatusOK, get(t, h, "http://localhost/healthz").Status)
+
+		// Every refusal was logged, and no log line holds a credential.
+		require.Contains(t, logs.String(), "cross-tenant token rejected")
+		require.Contains(t, logs.String(), allTok.ID)
+		for _, raw := range []string{all, readOnly, invoicesOnly} {
+			_, secret, _ := strings.Cut(raw, "|")
+			require.NotContains(t, logs.String(), secret)
+		}
 	})
 }
 
