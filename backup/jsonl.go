@@ -246,7 +246,7 @@ func (p *jsonParser) value(k kind) (value, error) {
 			}
 			return value{s: s}, nil
 		}
-		if bytes.HasPrefix(p.b[p.i:], []byte(wrapB64)) && k != kJSON {
+		if bytes.HasPrefix(p.b[p.i:], []byte(wrapB64)) {
 			p.i += len(wrapB64)
 			s, err := p.str()
 			if err != nil {

@@ -72,7 +72,7 @@ func appendSQLLiteral(b []byte, d sqldialect.Dialect, k kind, v value) []byte {
 // isPlainNumber: digits with an optional sign, point and exponent (no NaN
 // or Infinity, which must be quoted).
 func isPlainNumber(s string) bool {
-	return s != "" && (isDigit(s[0]) || s[0] == '-' && len(s) > 1) && isNumber(s)
+	return s != "" && (isDigit(s[0]) || s[0] == '-' && len(s) > 1 && isDigit(s[1])) && isNumber(s)
 }
 
 func needsEscape(s string) bool {
