@@ -115,8 +115,10 @@ func (cw *chargeWriter) charge(code int) {
 	cw.wroteHeader = true
 	l := cw.l
 	h := cw.ResponseWriter.Header()
-	if !l.opts.Charge(code) {
-		h[HeaderPolicy] = cw.pe.policyV
+	if !l.opts.Charge(code, h) {
+		if _, ok := h[HeaderPolicy]; !ok { // an inner limiter's headers win
+			h[HeaderPolicy] = cw.pe.policyV
+		}
 		return
 	}
 	ctx := cw.r.Context()

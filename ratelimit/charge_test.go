@@ -28,8 +28,10 @@ func TestChargeFailedAuthenticationsPerIP(t *testing.T) {
 		authHandler.ServeHTTP(w, r)
 	})
 	h := newHarness(t, ratelimit.DefaultPlanSet(), &ratelimit.Options{
-		KeyBy:  ratelimit.ByClientIP,
-		Charge: func(status int) bool { return status == http.StatusUnauthorized || status == http.StatusForbidden },
+		KeyBy: ratelimit.ByClientIP,
+		Charge: func(status int, _ http.Header) bool {
+			return status == http.StatusUnauthorized || status == http.StatusForbidden
+		},
 	})
 	srv := h.limiter.Handler(inner)
 	do := func(token, addr string) *httptest.ResponseRecorder {

@@ -129,7 +129,7 @@
 //
 //	guard := ratelimit.New(store, plans, &ratelimit.Options{
 //		KeyBy:  ratelimit.ByClientIP,
-//		Charge: func(status int) bool { return status == 401 || status == 403 },
+//		Charge: func(status int, _ http.Header) bool { return status == 401 || status == 403 },
 //	})
 //	h := tenantMW.Handler(guard.Handler(tokens.Handler(planLimiter.Handler(api))))
 //

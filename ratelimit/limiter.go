@@ -94,15 +94,15 @@ type Options struct {
 
 	// Charge, when set, switches Handler to charging after the fact: the
 	// request goes to the wrapped handler first and is charged (one unit)
-	// only when Charge(status) is true for the status it answered, e.g.
-	// 401 and 403 to limit failed authentications per client IP. Once a
+	// only when Charge is true for the status and headers it answered
+	// with, e.g. 401 and 403 to limit failed authentications per client IP. Once a
 	// charge is denied, requests on that key are refused with 429 until its
 	// RetryAfter without reaching the wrapped handler (the limiter
 	// remembers up to 65,536 refused keys). Uncharged responses carry only
-	// RateLimit-Policy. Requests already in flight when a key is refused
+	// RateLimit-Policy, and keep the headers of an inner limiter. Requests already in flight when a key is refused
 	// still complete, so under concurrency a few more than the limit may
 	// reach the handler; the charges themselves stay exact.
-	Charge func(status int) bool
+	Charge func(status int, header http.Header) bool
 
 	// Now is the clock for ResetUnix, quota header times and Charge's
 	// refusals. Default time.Now; set it to the store's clock.

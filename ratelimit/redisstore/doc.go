@@ -4,6 +4,9 @@
 //
 // # One call per decision
 //
+// It needs Redis 5 or later (or a server speaking its scripting protocol,
+// such as Valkey); the client is any go-redis v9 client.
+//
 // Take sends one EVALSHA (EVAL the first time a server lacks the script; the
 // SHA-1 is computed locally and nothing is loaded at construction). The
 // script reads the server clock (TIME), decides the GCRA limit and every

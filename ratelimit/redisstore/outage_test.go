@@ -199,20 +199,25 @@ func TestMalformedStateIsAnErrorNotAnOutage(t *testing.T) {
 	c, clock := newMini(t)
 	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, BreakerThreshold: 1, Prefix: "p:"})
 	require.NoError(t, c.Set(t.Context(), "p:{bad}:gcra", "garbage", 0).Err())
-	require.NoError(t, c.HSet(t.Context(), "p:{hash}:gcra", "f", "v").Err())
 	lim := ratelimit.Limit{Rate: 5, Period: time.Minute}
-	for _, key := range []string{"bad", "hash"} {
+	for range 3 {
 		var d ratelimit.Decision
-		err := s.Take(t.Context(), &ratelimit.Request{Key: key, Limit: lim}, &d)
-		require.ErrorIs(t, err, ratelimit.ErrUnavailable, key)
+		err := s.Take(t.Context(), &ratelimit.Request{Key: "bad", Limit: lim}, &d)
+		require.ErrorIs(t, err, ratelimit.ErrUnavailable)
 	}
 	require.True(t, take(t, s, ratelimit.Request{Key: "good", Limit: lim}).Allowed, "one poisoned key does not open the breaker for all")
+
+	// A key of another type under the prefix reads as absent (MGET) and
+	// is replaced by the first admitted decision.
+	require.NoError(t, c.HSet(t.Context(), "p:{hash}:gcra", "f", "v").Err())
+	d := take(t, s, ratelimit.Request{Key: "hash", Limit: lim})
+	require.True(t, d.Allowed)
+	require.Equal(t, 4, d.Remaining)
 
 	// A malformed quota counter aborts before anything is written.
 	day := ratelimit.Quota{Name: "q", Period: ratelimit.Day}
 	key := "p:{good}:q:q:d:" + clock.Now().Format("2006-01-02")
 	require.NoError(t, c.Set(t.Context(), key, "x", 0).Err())
-	var d ratelimit.Decision
 	err := s.Take(t.Context(), &ratelimit.Request{Key: "good", Limit: lim, Quotas: []ratelimit.Quota{day}}, &d)
 	require.ErrorIs(t, err, ratelimit.ErrUnavailable)
 	d = take(t, s, ratelimit.Request{Key: "good", Limit: lim})

@@ -6,6 +6,9 @@ import "github.com/redis/go-redis/v9"
 // then written only when all of them admit (all-or-nothing), in one atomic
 // script run with the server's clock.
 //
+// The script calls TIME before writing, which needs effects replication:
+// the default from Redis 5 on (the only mode from Redis 7 on).
+//
 // Numbers in Redis Lua are doubles, exact for integers below 2^53, so time is
 // kept in microseconds (what TIME gives) and the theoretical arrival time (TAT)
 // is stored as q:r:rate, meaning q + r/rate microseconds since the Unix epoch:
@@ -24,7 +27,6 @@ import "github.com/redis/go-redis/v9"
 // Reply: {admit, limit_ok, remaining, retry_us, reset_us, now_us, then per
 // quota: used, allowed, later}.
 const takeSource = `
-if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate = tonumber(ARGV[1])
@@ -39,8 +41,22 @@ local function divmod(a, b)
   return q, r
 end
 
+local nquota = (#ARGV - 4) / 4
+-- One MGET reads the limit's state and each quota's counter of the period
+-- the server clock is in.
+local rkeys, qkey, qlater = {KEYS[1]}, {}, {}
+for i = 1, nquota do
+  local boundary = tonumber(ARGV[4 + (i - 1) * 4 + 2])
+  local idx, later = 2 * i, 0
+  if boundary > 0 and now >= boundary then idx = idx + 1; later = 1 end
+  qkey[i] = KEYS[idx]; qlater[i] = later
+  rkeys[i + 1] = KEYS[idx]
+end
+local vals
+if nquota == 0 then vals = {redis.call('GET', KEYS[1])} else vals = redis.call('MGET', unpack(rkeys)) end
+
 local tq, tr = now, 0
-local v = redis.call('GET', KEYS[1])
+local v = vals[1]
 if v then
   local a, b, c = string.match(v, '^(%d+):(%d+):(%d+)$')
   if not a then return redis.error_reply('ERR tenantkit: malformed rate limit state in ' .. KEYS[1]) end
@@ -59,24 +75,19 @@ local after = before + n * period
 local aq, ar = divmod(tr + n * period, rate)
 local limit_ok = after <= cap
 
-local nquota = (#ARGV - 4) / 4
-local qidx, qused, qok, qlater = {}, {}, {}, {}
+local qused, qok, qnew = {}, {}, {}
 local admit = limit_ok
 for i = 1, nquota do
-  local base = 4 + (i - 1) * 4
-  local max = tonumber(ARGV[base + 1])
-  local boundary = tonumber(ARGV[base + 2])
-  local idx, later = 2 * i, 0
-  if boundary > 0 and now >= boundary then idx = idx + 1; later = 1 end
-  local raw = redis.call('GET', KEYS[idx])
+  local max = tonumber(ARGV[4 + (i - 1) * 4 + 1])
+  local raw = vals[i + 1]
   local used = 0
   if raw then
-    if not string.match(raw, '^%d+$') then return redis.error_reply('ERR tenantkit: malformed quota counter in ' .. KEYS[idx]) end
+    if not string.match(raw, '^%d+$') then return redis.error_reply('ERR tenantkit: malformed quota counter in ' .. qkey[i]) end
     used = tonumber(raw)
   end
   local ok = 1
   if max > 0 and used + n > max then ok = 0; admit = false end
-  qidx[i] = idx; qused[i] = used; qok[i] = ok; qlater[i] = later
+  qused[i] = used; qok[i] = ok; qnew[i] = not raw
 end
 
 local remaining, retry, reset
@@ -85,10 +96,15 @@ if admit then
   -- expiry would forget debt and admit extra.
   local ttl = math.ceil(after / (rate * 1000)) + 1
   redis.call('SET', KEYS[1], string.format('%d:%d:%d', tq + aq, ar, rate), 'PX', ttl)
+  local now_ms = math.floor(now / 1000)
   for i = 1, nquota do
-    local base = 4 + (i - 1) * 4
-    redis.call('INCRBY', KEYS[qidx[i]], n)
-    redis.call('EXPIREAT', KEYS[qidx[i]], ARGV[base + 3 + qlater[i]])
+    if qnew[i] then
+      -- a new period's counter: created with its expiry in one call
+      local expire_at = tonumber(ARGV[4 + (i - 1) * 4 + 3 + qlater[i]])
+      redis.call('SET', qkey[i], n, 'PX', math.max(expire_at * 1000 - now_ms, 1))
+    else
+      redis.call('INCRBY', qkey[i], n)
+    end
     qused[i] = qused[i] + n
   end
   remaining = math.floor((cap - after) / period)

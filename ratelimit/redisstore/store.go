@@ -260,12 +260,17 @@ func countsAsOutage(err error) bool {
 
 // eval runs the script and fills d from its reply.
 func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, periodUS int64, now time.Time, d *ratelimit.Decision) error {
-	base := keyBase(s.prefix, req.Key)
 	nq := len(req.Quotas)
 	var spanBuf [2]quotaSpan
 	spans := spanBuf[:0]
 	keys := make([]string, 1, 1+2*nq)
-	keys[0] = gcraKey(base)
+	var base string
+	if nq == 0 {
+		keys[0] = s.prefix + "{" + escapeKey(req.Key) + "}:gcra"
+	} else {
+		base = keyBase(s.prefix, req.Key)
+		keys[0] = gcraKey(base)
+	}
 	args := make([]any, 4, 4+4*nq)
 	args[0], args[1], args[2], args[3] = req.Limit.Rate, periodUS, burst, n
 	for i := range req.Quotas {

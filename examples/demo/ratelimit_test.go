@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPlanLimitAndQuotaHeaders: initech is on the basic plan (100/min) with
+// 10,000 API calls per day. The 101st request in a minute is refused with
+// the headers of the plan and of the daily quota.
+func TestPlanLimitAndQuotaHeaders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		a := openApp(t, Config{DB: b.db(t)})
+		h := a.Handler()
+		tok, _ := mintToken(t, a, "initech", demoScopes...)
+		url := "http://initech.localhost/api/properties"
+		// Send until refused: at least the burst of 100 is admitted (more
+		// only if the loop outlasts the 0.6 s a unit takes to come back).
+		admitted := 0
+		var r response
+		for range 400 {
+			r = get(t, h, url, bearer(tok)...)
+			if r.Status != http.StatusOK {
+				break
+			}
+			admitted++
+			require.Equal(t, `"basic";q=100;w=60, "api_calls/day";q=10000;w=86400`, r.Header.Get("RateLimit-Policy"))
+			rl := r.Header.Get("RateLimit")
+			require.True(t, strings.HasPrefix(rl, `"basic";r=`+r.Header.Get("X-RateLimit-Remaining")+";t="), "RateLimit %s", rl)
+			require.Contains(t, rl, `, "api_calls/day";r=`+strconv.Itoa(10_000-admitted)+";t=", "the daily quota counts every admitted call")
+		}
+		require.GreaterOrEqual(t, admitted, 100)
+		require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
+		require.Equal(t, "1", r.Header.Get("Retry-After"), "one unit of 100/min comes back in 0.6 s")
+		require.JSONEq(t, `{"error":"rate limit exceeded","retry_after":1}`, string(r.Body))
+		require.Equal(t, "100", r.Header.Get("X-RateLimit-Limit"))
+
+		// Another tenant has its own budget.
+		other, _ := mintToken(t, a, "acme", demoScopes...)
+		require.Equal(t, http.StatusOK, get(t, h, "http://acme.localhost/api/properties", bearer(other)...).Status)
+	})
+}
+
+// TestTokenGuessingThrottledPerIP: bad credentials are charged to the
+// client IP (burst 30, then 10/min); once refused, the IP gets 429 before
+// the token check, even with a valid token.
+func TestTokenGuessingThrottledPerIP(t *testing.T) {
+	a := openApp(t, Config{DB: allBackends[0].db(t)})
+	h := a.Handler()
+	tok, _ := mintToken(t, a, "initech", demoScopes...)
+	url := "http://initech.localhost/api/tenant"
+	// Requests without a token are not guesses and are not charged.
+	for range 40 {
+		require.Equal(t, http.StatusUnauthorized, get(t, h, url).Status)
+	}
+	for i := range 31 {
+		r := get(t, h, url, bearer("aaaaaaaaaaaaaaaa|"+strings.Repeat("B", 43))...)
+		require.Equal(t, http.StatusUnauthorized, r.Status, "guess %d reaches the token check", i+1)
+	}
+	r := get(t, h, url, bearer(tok)...)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "the IP is refused before the token check")
+	require.Equal(t, `"guest";q=10;w=60`, r.Header.Get("RateLimit-Policy"))
+	require.Equal(t, "6", r.Header.Get("Retry-After"))
+}
