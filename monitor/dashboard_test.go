@@ -25,6 +25,7 @@ type dashFixture struct {
 	m     *Monitor
 	al    *Alerter
 	srv   *httptest.Server
+	mux   http.Handler
 	token map[string]Viewer
 }
 
@@ -35,7 +36,7 @@ const (
 	bStorage = 987654321
 )
 
-func newDashFixture(t *testing.T) *dashFixture {
+func newDashFixture(t testing.TB) *dashFixture {
 	t.Helper()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	clk := newFakeClock(now.Add(-48 * time.Hour))
@@ -92,6 +93,7 @@ func newDashFixture(t *testing.T) *dashFixture {
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/admin/monitor/", http.StripPrefix("/admin/monitor", d))
+	f.mux = mux
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -270,7 +272,7 @@ func TestSparklineGaps(t *testing.T) {
 	require.Contains(t, string(sparkline([]Value{{}, {}}, "x")), "no data")
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))

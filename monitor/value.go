@@ -41,7 +41,11 @@ func (v Value) String() string {
 	if !v.Valid {
 		return "n/a"
 	}
-	return strconv.FormatFloat(math.Round(v.V*100)/100, 'f', -1, 64)
+	r := math.Round(v.V*100) / 100
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		r = v.V
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // MarshalJSON encodes v as a number rounded to four decimals, or null when
@@ -50,7 +54,11 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	if !v.Valid || math.IsNaN(v.V) || math.IsInf(v.V, 0) {
 		return []byte("null"), nil
 	}
-	return strconv.AppendFloat(nil, math.Round(v.V*1e4)/1e4, 'f', -1, 64), nil
+	r := math.Round(v.V*1e4) / 1e4
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		r = v.V // too large to round: already an integer
+	}
+	return strconv.AppendFloat(nil, r, 'f', -1, 64), nil
 }
 
 // UnmarshalJSON decodes a number or null.
