@@ -28,8 +28,14 @@ func BenchmarkMiddleware(b *testing.B) {
 		w := &discardWriter{h: http.Header{}}
 		h.ServeHTTP(w, r) // warm the cache
 		b.ReportAllocs()
+		cpu0, ok := processCPU()
+		n := 0
 		for b.Loop() {
 			h.ServeHTTP(w, r)
+			n++
+		}
+		if cpu1, ok1 := processCPU(); ok && ok1 && n > 0 {
+			b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
 		}
 	}
 	b.Run("bare", func(b *testing.B) {
@@ -46,6 +52,19 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.Run("chain_path", func(b *testing.B) {
 		m := NewMiddleware(Chain(Subdomain("localhost"), PathPrefix("/t/")), dir, nil)
 		run(b, m.Handler(next), "localhost:8080", "/t/acme/api/meters")
+	})
+	b.Run("subdomain_parallel", func(b *testing.B) {
+		m := NewMiddleware(Subdomain("localhost"), dir, nil)
+		h := m.Handler(next)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest(http.MethodGet, "http://localhost/api/meters", nil)
+			r.Host = "acme.localhost:8080"
+			w := &discardWriter{h: http.Header{}}
+			for pb.Next() {
+				h.ServeHTTP(w, r)
+			}
+		})
 	})
 	b.Run("uncached_directory_func", func(b *testing.B) {
 		d := DirectoryFunc(func(_ context.Context, key string) (Tenant, error) { return acme, nil })

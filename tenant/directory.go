@@ -23,6 +23,8 @@ type Directory interface {
 // DirectoryFunc adapts a function to a Directory.
 type DirectoryFunc func(ctx context.Context, key string) (Tenant, error)
 
+var _ Directory = DirectoryFunc(nil)
+
 // Lookup calls f(ctx, key).
 func (f DirectoryFunc) Lookup(ctx context.Context, key string) (Tenant, error) { return f(ctx, key) }
 
@@ -61,7 +63,7 @@ type Cache struct {
 	max    int
 	now    func() time.Time
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	entries map[string]*cacheEntry
 	calls   map[string]*cacheCall
 	gen     map[string]uint64 // bumped by Invalidate while a lookup is in flight
@@ -125,6 +127,14 @@ func (c *Cache) Lookup(ctx context.Context, key string) (Tenant, error) {
 // Middleware store it in a context without copying it to the heap.
 func (c *Cache) lookup(ctx context.Context, key string) (*Tenant, error) {
 	for {
+		// Hits share a read lock; only misses and expiries take the lock.
+		c.mu.RLock()
+		e, ok := c.entries[key]
+		c.mu.RUnlock()
+		if ok && c.now().Before(e.expires) {
+			return e.t, e.err
+		}
+
 		c.mu.Lock()
 		if e, ok := c.entries[key]; ok {
 			if c.now().Before(e.expires) {
@@ -240,8 +250,8 @@ func (c *Cache) Invalidate(key string) {
 // Len returns the number of cached keys, expired ones included until they
 // are looked up or evicted.
 func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return len(c.entries)
 }
 

@@ -26,6 +26,8 @@ const (
 // Error is a tenant resolution failure as Middleware answers it: the HTTP
 // status, a stable machine-readable code, a message safe to show to the
 // client, and the cause (which may hold details not meant for the client).
+// A custom Resolver may return one to choose the answer; a Status outside
+// 400..599 is answered as 500, so a failure never looks like success.
 type Error struct {
 	Status  int
 	Code    string

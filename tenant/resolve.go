@@ -38,7 +38,8 @@ const (
 //
 // Keys from the built-in resolvers are 1 to MaxKeyLen bytes of ASCII letters,
 // digits, '-', '_', '.' and '~' (never "." or ".."); Subdomain keys are
-// lower-cased DNS labels (letters, digits, '-'; at most 63 bytes).
+// lower-cased DNS labels (letters, digits, '-'; at most 63 bytes). The zero
+// Candidate (empty Key) is no candidate.
 type Candidate struct {
 	// Key is the tenant key, after the resolver's own normalisation.
 	Key string
@@ -64,6 +65,8 @@ type Resolver interface {
 
 // ResolverFunc adapts a function to a Resolver.
 type ResolverFunc func(*http.Request) (Candidate, error)
+
+var _ Resolver = ResolverFunc(nil)
 
 // Resolve calls f(r).
 func (f ResolverFunc) Resolve(r *http.Request) (Candidate, error) { return f(r) }
@@ -110,7 +113,7 @@ func wrappedNoCandidateSource(err error) string {
 
 // ConflictError reports two sources that both answered with different keys
 // (for example the subdomain says "b" and the path says "a"). Middleware
-// answers it with 400.
+// answers it with 400. It is an immutable value once returned.
 type ConflictError struct {
 	First, Second Candidate
 }
