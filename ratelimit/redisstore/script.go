@@ -52,8 +52,9 @@ for i = 1, nquota do
   qkey[i] = KEYS[idx]; qlater[i] = later
   rkeys[i + 1] = KEYS[idx]
 end
-local vals
-if nquota == 0 then vals = {redis.call('GET', KEYS[1])} else vals = redis.call('MGET', unpack(rkeys)) end
+-- (MGET, unlike GET, reads a key of another type as absent: such a key
+-- under the prefix is replaced by the next admitted decision.)
+local vals = redis.call('MGET', unpack(rkeys))
 
 local tq, tr = now, 0
 local v = vals[1]
