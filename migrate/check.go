@@ -152,6 +152,10 @@ type Result struct {
 	// Samples are up to SampleSize violating rows' keys, smallest first,
 	// each value printed as text ("NULL" for NULL).
 	Samples [][]string `json:"samples"`
+	// NewSamples are, for a StatusNew result whose key sets could be
+	// compared exactly, up to SampleSize keys that were not violating
+	// before the step.
+	NewSamples [][]string `json:"new_samples,omitempty"`
 	// TenantIDs are, for MissingTenant, tenant ids found that the tenant
 	// table lacks (up to SampleSize).
 	TenantIDs []string `json:"tenant_ids,omitempty"`

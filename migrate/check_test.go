@@ -44,6 +44,8 @@ func TestCheckFindsEveryViolation(t *testing.T) {
 				{migrate.Orphan, "invoices", "currencies", 0, [][]string{}},
 				{migrate.CrossTenant, "meters", "properties", 1, [][]string{{"11"}}},
 				{migrate.CrossTenant, "invoice_items", "meters", 1, [][]string{{"51"}}},
+				{migrate.CrossTenant, "disputes", "invoice_items", 1, [][]string{{"71"}}},
+				{migrate.Orphan, "disputes", "invoice_items", 0, [][]string{}},
 			} {
 				r := find(t, rep, w.kind, w.table, w.ref)
 				require.Equal(t, w.count, r.Count, r.ID)
@@ -81,7 +83,7 @@ func TestCheckFindsEveryViolation(t *testing.T) {
 			var m map[string]any
 			require.NoError(t, json.Unmarshal(b, &m))
 			require.Equal(t, false, m["ok"])
-			require.EqualValues(t, 8, m["violations"])
+			require.EqualValues(t, 9, m["violations"])
 			require.Equal(t, "violations", m["outcome"])
 			res := m["results"].([]any)[0].(map[string]any)
 			for _, k := range []string{"id", "check", "table", "status", "count", "key_columns", "samples", "plan", "sql", "duration_ns"} {
@@ -106,9 +108,10 @@ func TestCheckCleanDatabase(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, rep.OK(), "%+v", rep.Violations())
 			require.Equal(t, migrate.OutcomeClean, rep.Outcome)
-			// 5 tenant tables x 2 + orphans (meters, buildings, invoices
-			// currency, 2 x invoice_items) + cross (meters, items->meters).
-			require.Len(t, rep.Results, 10+5+2)
+			// 6 tenant tables x 2 + orphans (meters, buildings, invoices
+			// currency, 2 x invoice_items, disputes) + cross (meters,
+			// items->meters, disputes->items).
+			require.Len(t, rep.Results, 12+6+3)
 			for _, r := range rep.Results {
 				require.Equal(t, migrate.StatusClean, r.Status, r.ID)
 				require.Zero(t, r.Count)

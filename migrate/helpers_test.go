@@ -29,7 +29,8 @@ func openers() map[string]opener {
 // schema is a small billing schema: a composite FK (buildings), a plain FK
 // between tenant tables that does not pair the tenants (meters.property_id),
 // a closure table (invoice_items) with a second FK to a tenant table, a
-// table with a nullable tenant column (audit_logs) and a global table.
+// tenant table referencing the closure table (disputes), a table with a
+// nullable tenant column (audit_logs) and a global table.
 func schema(d sqldialect.Dialect) []string {
 	txt := "VARCHAR(64)"
 	return []string{
@@ -48,6 +49,8 @@ func schema(d sqldialect.Dialect) []string {
 			CONSTRAINT items_invoice_fk FOREIGN KEY (invoice_id) REFERENCES invoices(id),
 			CONSTRAINT items_meter_fk FOREIGN KEY (meter_id) REFERENCES meters(id))`,
 		`CREATE TABLE audit_logs (id BIGINT PRIMARY KEY, tenant_id ` + txt + `, action VARCHAR(20))`,
+		`CREATE TABLE disputes (id BIGINT PRIMARY KEY, tenant_id ` + txt + ` NOT NULL REFERENCES organizations(id),
+			item_id BIGINT NOT NULL, CONSTRAINT disputes_item_fk FOREIGN KEY (item_id) REFERENCES invoice_items(id))`,
 	}
 }
 
@@ -61,6 +64,7 @@ var cleanRows = []string{
 	`INSERT INTO invoices (id, tenant_id, currency) VALUES (40, 'acme', 'EUR'), (41, 'globex', NULL)`,
 	`INSERT INTO invoice_items (id, invoice_id, meter_id) VALUES (50, 40, 10), (53, 41, 14), (54, 41, NULL)`,
 	`INSERT INTO audit_logs (id, tenant_id, action) VALUES (32, 'acme', 'login')`,
+	`INSERT INTO disputes (id, tenant_id, item_id) VALUES (70, 'acme', 50)`,
 }
 
 // badRows seeds one instance (or two) of every violation kind.
@@ -70,6 +74,7 @@ var badRows = []string{
 	`INSERT INTO buildings (id, tenant_id, property_id) VALUES (21, 'globex', 1), (23, 'ghost', NULL)`,
 	`INSERT INTO invoice_items (id, invoice_id, meter_id) VALUES (51, 41, 10), (52, 999, NULL)`,
 	`INSERT INTO audit_logs (id, tenant_id, action) VALUES (30, NULL, 'a'), (31, NULL, 'b')`,
+	`INSERT INTO disputes (id, tenant_id, item_id) VALUES (71, 'acme', 53)`, // item 53 is on globex's invoice
 }
 
 func setup(t *testing.T, open opener, rows ...[]string) (*sql.DB, sqldialect.Dialect) {

@@ -156,7 +156,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.Count == 0 && x.Error == "" {
 			continue
 		}
-		fmt.Fprintf(ew, "\n%s (%s): %d rows", x.ID, x.Status, x.Count)
+		rows := "rows"
+		if x.Count == 1 {
+			rows = "row"
+		}
+		fmt.Fprintf(ew, "\n%s (%s): %d %s", x.ID, x.Status, x.Count, rows)
 		if x.RefTable != "" {
 			fmt.Fprintf(ew, "; %s(%s) -> %s(%s)", x.Table, strings.Join(x.Columns, ", "), x.RefTable, strings.Join(x.RefColumns, ", "))
 		}
@@ -173,7 +177,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if int64(len(x.Samples)) < x.Count && len(x.Samples) > 0 {
 			fmt.Fprintf(ew, "  ... and %d more\n", x.Count-int64(len(x.Samples)))
 		}
-		fmt.Fprintf(ew, "  sql: %s\n", x.SQL)
+		for _, s := range x.NewSamples {
+			fmt.Fprintf(ew, "  new since the step: %s = %s\n", strings.Join(x.KeyColumns, ", "), strings.Join(s, ", "))
+		}
+		fmt.Fprintf(ew, "  sql: %s\n", strings.ReplaceAll(x.SQL, "\n", "\n       "))
 	}
 	if len(r.Statements) > 0 {
 		fmt.Fprintln(ew, "\nstatements:")

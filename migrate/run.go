@@ -283,10 +283,14 @@ func markSince(post, pre []Result) {
 		}
 		r.Status = StatusNew
 		p := before[r.ID]
-		if p == nil || p.Count == 0 || r.Count > p.Count {
+		if p == nil || p.Count == 0 {
+			r.NewSamples = r.Samples
 			continue
 		}
 		exact := int64(len(p.all)) == p.Count && int64(len(r.all)) == r.Count
+		if !exact && r.Count > p.Count {
+			continue
+		}
 		if exact {
 			seen := make(map[string]bool, len(p.all))
 			for _, k := range p.all {
@@ -296,7 +300,9 @@ func markSince(post, pre []Result) {
 			for _, k := range r.all {
 				if !seen[strings.Join(k, "\x00")] {
 					gained = true
-					break
+					if len(r.NewSamples) < len(r.Samples) {
+						r.NewSamples = append(r.NewSamples, k)
+					}
 				}
 			}
 			if gained {

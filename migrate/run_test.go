@@ -61,6 +61,7 @@ func TestRunRollsBackNewViolation(t *testing.T) {
 			n := rep.New()[0]
 			require.Equal(t, migrate.CrossTenant, n.Check)
 			require.Equal(t, [][]string{{"13"}}, n.Samples)
+			require.Equal(t, [][]string{{"13"}}, n.NewSamples)
 			require.Equal(t, migrate.StatusPreExisting, find(t, rep, migrate.NullTenant, "audit_logs", "").Status)
 			for _, s := range rep.Statements {
 				require.Equal(t, migrate.StateRolledBack, s.State)
@@ -193,5 +194,58 @@ func TestRunBlamesSwappedViolation(t *testing.T) {
 	r := find(t, rep, migrate.NullTenant, "audit_logs", "")
 	require.Equal(t, migrate.StatusNew, r.Status)
 	require.Equal(t, [][]string{{"36"}}, r.Samples)
+	require.Equal(t, [][]string{{"36"}}, r.NewSamples)
 	require.Equal(t, 1, count(t, db, `SELECT COUNT(*) FROM audit_logs WHERE id = 30`))
+}
+
+// A new violation beside a pre-existing one of the same check: the report
+// names the key the step added.
+func TestRunNewBesidePreExisting(t *testing.T) {
+	db, _ := setup(t, openers()["sqlite"], cleanRows, badRows)
+	rep, err := migrate.Run(t.Context(), db, migrate.SQL(
+		`INSERT INTO meters (id, tenant_id, property_id) VALUES (13, 'acme', 2)`,
+	), nil)
+	require.ErrorIs(t, err, migrate.ErrViolation)
+	r := find(t, rep, migrate.CrossTenant, "meters", "properties")
+	require.Equal(t, migrate.StatusNew, r.Status)
+	require.EqualValues(t, 2, r.Count)
+	require.Equal(t, [][]string{{"11"}, {"13"}}, r.Samples)
+	require.Equal(t, [][]string{{"13"}}, r.NewSamples)
+	require.Len(t, rep.New(), 1)
+	var buf bytes.Buffer
+	require.NoError(t, rep.WriteTable(&buf))
+	require.Contains(t, buf.String(), "new since the step: id = 13")
+}
+
+func TestRunStatementTimeout(t *testing.T) {
+	db, _ := setup(t, openers()["postgres"], cleanRows)
+	_, err := migrate.Run(t.Context(), db, migrate.SQL(`SELECT pg_sleep(2)`),
+		&migrate.Options{StatementTimeout: 100 * time.Millisecond})
+	require.ErrorIs(t, err, migrate.ErrStatementTimeout)
+	require.NotErrorIs(t, err, migrate.ErrLockTimeout)
+	require.NotErrorIs(t, err, migrate.ErrViolation)
+}
+
+// Run sets session-level timeouts on MySQL/MariaDB and SQLite and gives the
+// pooled connection back with the values it had.
+func TestRunRestoresSession(t *testing.T) {
+	for name, q := range map[string]string{
+		"mysql":  `SELECT @@SESSION.lock_wait_timeout * 1000 + @@SESSION.innodb_lock_wait_timeout`,
+		"sqlite": `PRAGMA busy_timeout`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, _ := setup(t, openers()[name], cleanRows)
+			db.SetMaxOpenConns(1)
+			var before, after int64
+			require.NoError(t, db.QueryRowContext(t.Context(), q).Scan(&before))
+			var during int64
+			_, err := migrate.Run(t.Context(), db, func(ctx context.Context, tx *migrate.Tx) error {
+				return tx.QueryRowContext(ctx, q).Scan(&during)
+			}, &migrate.Options{LockTimeout: 2 * time.Second})
+			require.NoError(t, err)
+			require.NotEqual(t, before, during)
+			require.NoError(t, db.QueryRowContext(t.Context(), q).Scan(&after))
+			require.Equal(t, before, after)
+		})
+	}
 }
