@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
@@ -112,6 +113,7 @@ func (a *App) tokenGate(next http.Handler) http.Handler {
 	check := tokenscope.New(tokenscope.NewCachedVerifier(store, &tokenscope.CacheOptions{TTL: tokenCacheTTL}),
 		&tokenscope.Options{Realm: "tenantkit-demo", Auditor: tokenscope.AuditorFunc(a.auditCrossTenant), Logger: a.Logger})
 
+	next = a.recordTokenUse(store, next)
 	classify := http.NewServeMux()
 	gated := map[string]http.Handler{}
 	for _, r := range tokenRoutes {
@@ -126,6 +128,24 @@ func (a *App) tokenGate(next http.Handler) http.Handler {
 			return
 		}
 		fallback.ServeHTTP(w, r)
+	})
+}
+
+// recordTokenUse runs after a token was accepted: the store notes uses in
+// memory, and at most once a minute a background job (which Close waits
+// for) writes them to last_used_at, off the request path.
+func (a *App) recordTokenUse(store *tokenscope.SQLStore, next http.Handler) http.Handler {
+	var lastFlush atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		now, last := time.Now().UnixNano(), lastFlush.Load()
+		if now-last >= int64(time.Minute) && lastFlush.CompareAndSwap(last, now) {
+			a.Go(context.Background(), "record api token use", func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				return store.Flush(ctx)
+			})
+		}
 	})
 }
 

@@ -198,6 +198,10 @@ func TestTokensRequired(t *testing.T) {
 		_, secret, _ := strings.Cut(all, "|")
 		require.NotContains(t, notes, secret)
 
+		// Uses are recorded in last_used_at by a background job.
+		a.jobs.Wait()
+		require.Equal(t, 1, ownerCount(t, a, "SELECT COUNT(*) FROM api_tokens WHERE id = ? AND last_used_at IS NOT NULL", allTok.ID))
+
 		// A revoked token stops working (a fresh server: no cache).
 		s, err := tokenStore(a.Owner, a.Dialect, nil)
 		require.NoError(t, err)
