@@ -59,8 +59,10 @@ func (a *App) compose(api http.Handler) http.Handler {
 
 	// ── slot: tokenscope.Middleware (package tokenscope) ─────────────────
 	// Verifies the bearer token and that token.TenantID equals the tenant
-	// in the context (set by tenant.Middleware below), then the scopes.
-	//   h = a.Tokens.Handler(h)
+	// in the context (set by tenant.Middleware below), then the scopes of
+	// the route (token.go: tokenRoutes); cross-tenant attempts go to
+	// audit_logs.
+	h = a.tokenGate(h)
 
 	// ── slot: ratelimit, guest limit by client IP (package ratelimit) ────
 	// Before the token check, so token guessing is throttled per client IP.
