@@ -454,3 +454,31 @@ func TestDBWorkOutsideTheRequest(t *testing.T) {
 	require.Equal(t, 1, dt.n)
 	require.Error(t, dt.reqCtxErr, "the request context was already cancelled")
 }
+
+// opaqueDriver hides the SQLite driver's package path, so the dialect can
+// only be found by asking the server.
+type opaqueDriver struct{ d driver.Driver }
+
+func (o opaqueDriver) Open(name string) (driver.Conn, error) { return o.d.Open(name) }
+
+type opaqueConnector struct {
+	dsn string
+	d   opaqueDriver
+}
+
+func (c opaqueConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c opaqueConnector) Driver() driver.Driver                        { return c.d }
+
+func TestDBDetectsDialectLazily(t *testing.T) {
+	probe := testenv.SQLiteDB(t)
+	db := sql.OpenDB(opaqueConnector{dsn: testenv.SQLitePath(t), d: opaqueDriver{probe.Driver()}})
+	t.Cleanup(func() { db.Close() })
+	d := NewDB(db, nil)
+	require.Equal(t, sqldialect.Unknown, d.dialect, "the constructor does no I/O")
+	ctx := NewContext(t.Context(), acme)
+	require.NoError(t, d.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE t (x INTEGER)")
+		return err
+	}))
+	require.Equal(t, sqldialect.SQLite, d.dialect, "detected on the first transaction")
+}
