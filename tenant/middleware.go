@@ -29,10 +29,15 @@ const (
 // A custom Resolver may return one to choose the answer; a Status outside
 // 400..599 is answered as 500, so a failure never looks like success.
 type Error struct {
-	Status  int
-	Code    string
+	// Status is the HTTP status Middleware answers (400, 403, 404, 500, 503).
+	Status int
+	// Code is one of the Code constants: stable, for programs.
+	Code string
+	// Message is a short text for people, safe to send to the client.
 	Message string
-	Err     error
+	// Err is the cause; it may name keys and backend errors, so it is
+	// logged but never sent to the client.
+	Err error
 }
 
 // Error returns the message and the cause.
