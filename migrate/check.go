@@ -443,13 +443,23 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 		}}
 	}
 	// Loose index scan: walk the distinct tenant ids with one index probe
-	// each (MIN(tc) > previous), anti-join them with the tenant table, and
-	// only when some are missing read their rows through the same index.
+	// each, anti-join them with the tenant table, and only when some are
+	// missing read their rows through the same index. PostgreSQL and
+	// SQLite have no loose index scan of their own, so a recursive CTE
+	// steps from one id to the next (MIN(tc) > previous). MySQL/MariaDB do
+	// it for SELECT DISTINCT over the index ("using index for group-by")
+	// but would run the CTE's correlated MIN as a scan per tenant.
 	r.Plan = "skip scan over distinct " + tc + " on " + ix.Name + ", anti-join with " + root.Name
 	c := p.col("c", tc)
+	limit := " LIMIT " + strconv.Itoa(maxTenantIDs+1)
 	distinct := "WITH RECURSIVE t(v) AS (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c UNION ALL " +
 		"SELECT (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c WHERE " + c + " > t.v) FROM t WHERE t.v IS NOT NULL) " +
-		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + fmt.Sprintf(notExists, "t.v") + " LIMIT " + strconv.Itoa(maxTenantIDs+1)
+		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + fmt.Sprintf(notExists, "t.v") + limit
+	if p.d == sqldialect.MySQL {
+		r.Plan = "loose index scan (DISTINCT " + tc + ") on " + ix.Name + ", anti-join with " + root.Name
+		distinct = "SELECT d.v FROM (SELECT DISTINCT " + c + " AS v FROM " + p.tbl(t.Name) + " c WHERE " + c + " IS NOT NULL) d WHERE " +
+			fmt.Sprintf(notExists, "d.v") + limit
+	}
 	r.SQL = distinct
 	colType := ""
 	if cc, ok := t.Column(tc); ok {
