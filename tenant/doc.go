@@ -49,7 +49,9 @@
 // Cache puts a small TTL cache in front of it: found tenants for 30s by
 // default, unknown keys for 5s (so a flood of bad keys does not reach the
 // database), directory errors never; concurrent misses for one key share one
-// lookup; the number of keys is bounded. A tenant suspended in the directory
+// lookup; the number of keys is bounded (a flood of distinct bad keys can
+// evict good entries, which costs lookups, never correctness). A tenant
+// suspended in the directory
 // may keep being served until its cache entry expires or is invalidated
 // (Cache.Invalidate).
 //
@@ -67,11 +69,12 @@
 //     key ("-x.example.com", "/t/a%2Fb/", a header value with a comma).
 //   - 400 tenant_conflict: two sources answered different keys.
 //   - 404 unknown_tenant: the directory does not know the key (ErrNotFound).
-//     Unknown and never-existing tenants look the same to the client.
+//     Deleted and never-existing tenants look the same to the client.
 //   - 403 tenant_suspended: the tenant's Status is not StatusActive (an
 //     unrecognised status counts as suspended).
-//   - 503 tenant_unavailable: the directory failed (database down, timeout):
-//     requests are blocked, never let through without a tenant.
+//   - 503 tenant_unavailable: the directory failed (database down, timeout,
+//     or a tenant without an ID): requests are blocked, never let through
+//     without a tenant.
 //   - 500 tenant_resolver_failed: a custom resolver returned another error.
 //   - 500 tenant_path_malformed: a custom resolver's StripPrefix does not
 //     match the request path.
