@@ -51,6 +51,9 @@ type Tx struct {
 // SAVEPOINT, SET autocommit, ...). The statement is not run.
 var ErrTransactionControl = errors.New("migrate: a step must not control the transaction")
 
+// ErrNoStep is returned by Run when step is nil.
+var ErrNoStep = errors.New("migrate: nil step")
+
 // Dialect returns the database's dialect.
 func (t *Tx) Dialect() sqldialect.Dialect { return t.d }
 
@@ -156,6 +159,9 @@ func (t *Tx) committed() bool {
 // MySQL/MariaDB when something had committed. Each carries the report,
 // which is also returned.
 func Run(ctx context.Context, db *sql.DB, step Step, opts *Options) (*Report, error) {
+	if step == nil {
+		return nil, ErrNoStep
+	}
 	o := opts.withDefaults()
 	start := time.Now()
 	d, err := dialectOf(ctx, db, o.Dialect)

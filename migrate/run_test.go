@@ -106,6 +106,23 @@ func TestRunPartialOnMySQL(t *testing.T) {
 	require.Contains(t, buf.String(), "PARTIALLY_APPLIED")
 	require.Contains(t, buf.String(), "[committed] (implicit commit) ALTER TABLE meters")
 
+	// A step that fails after its DDL: partially applied too, the cause
+	// kept.
+	rep, err = migrate.Run(t.Context(), db, migrate.SQL(
+		`CREATE INDEX meters_serial_idx ON meters (serial)`,
+		`INSERT INTO no_such_table VALUES (1)`,
+	), nil)
+	require.ErrorAs(t, err, &pe)
+	var se *migrate.StepError
+	require.ErrorAs(t, err, &se)
+	require.NotErrorIs(t, err, migrate.ErrViolation)
+	require.Equal(t, migrate.OutcomePartiallyApplied, rep.Outcome)
+	require.Len(t, rep.Applied(), 1)
+	require.Equal(t, migrate.StateFailed, rep.Statements[1].State)
+
+	_, err = migrate.Run(t.Context(), db, nil, nil)
+	require.ErrorIs(t, err, migrate.ErrNoStep)
+
 	// Without DDL nothing commits early: a true rollback.
 	rep, err = migrate.Run(t.Context(), db, migrate.SQL(
 		`INSERT INTO meters (id, tenant_id, property_id) VALUES (17, 'acme', 2)`,
