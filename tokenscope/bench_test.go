@@ -45,20 +45,32 @@ func BenchmarkCheckCached(b *testing.B) {
 		}
 		b.Run("Check", func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0, ok := processCPU()
+			n := 0
 			for b.Loop() {
 				if _, err := c.Check(ctx, raw, req); err != nil {
 					b.Fatal(err)
 				}
+				n++
+			}
+			if cpu1, ok1 := processCPU(); ok && ok1 && n > 0 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
 			}
 		})
 		r := httptest.NewRequest(http.MethodGet, "/api/invoices", nil).WithContext(ctx)
 		r.Header.Set("Authorization", "Bearer "+string(raw))
 		b.Run("CheckRequest", func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0, ok := processCPU()
+			n := 0
 			for b.Loop() {
 				if _, err := c.CheckRequest(r, req); err != nil {
 					b.Fatal(err)
 				}
+				n++
+			}
+			if cpu1, ok1 := processCPU(); ok && ok1 && n > 0 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
 			}
 		})
 		b.Run("CheckParallel", func(b *testing.B) {
