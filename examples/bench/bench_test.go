@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+// BenchmarkHotKey: every decision on one key.
+func BenchmarkHotKey(b *testing.B) {
+	for _, im := range memoryImpls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			d := im.new(1)
+			defer d.close()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if !d.allow(ctx, "tenant-42") {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkKeys10k: 10,000 keys in round robin.
+func BenchmarkKeys10k(b *testing.B) {
+	ks := keys(10_000)
+	for _, im := range memoryImpls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			d := im.new(len(ks))
+			defer d.close()
+			for _, k := range ks { // warm: every key exists
+				d.allow(context.Background(), k)
+			}
+			ctx := context.Background()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if !d.allow(ctx, ks[i]) {
+					b.Fatal("denied")
+				}
+				if i++; i == len(ks) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkKeys1M: one op is one million decisions on distinct, freshly
+// made keys (as a server sees them: each request brings its own string)
+// into a fresh limiter. Reported: ns/decision, and B/key, the heap the
+// limiter retains per key after a GC.
+func BenchmarkKeys1M(b *testing.B) {
+	const n = 1_000_000
+	for _, im := range memoryImpls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			ctx := context.Background()
+			var perKey float64
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				d := im.new(n)
+				b.StartTimer()
+				var buf [24]byte
+				for i := range n {
+					key := string(strconv.AppendInt(append(buf[:0], "tenant-"...), int64(i), 10))
+					if !d.allow(ctx, key) {
+						b.Fatal("denied")
+					}
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perKey = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
+				runtime.KeepAlive(d)
+				d.close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/decision")
+			b.ReportMetric(perKey, "B/key")
+		})
+	}
+}
+
+// BenchmarkParallel: RunParallel over 10,000 keys, each goroutine starting
+// at its own offset.
+func BenchmarkParallel(b *testing.B) {
+	ks := keys(10_000)
+	for _, im := range memoryImpls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			d := im.new(len(ks))
+			defer d.close()
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				i := rand.New(rand.NewPCG(seed.Add(1), 7)).IntN(len(ks))
+				for pb.Next() {
+					if !d.allow(ctx, ks[i]) {
+						b.Fatal("denied")
+					}
+					if i++; i == len(ks) {
+						i = 0
+					}
+				}
+			})
+			reportErrors(b, d, b.N)
+		})
+	}
+}
+
+// BenchmarkParallelHotKey: RunParallel, every goroutine on one key.
+func BenchmarkParallelHotKey(b *testing.B) {
+	for _, im := range memoryImpls {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			d := im.new(1)
+			defer d.close()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if !d.allow(ctx, "tenant-42") {
+						b.Fatal("denied")
+					}
+				}
+			})
+			reportErrors(b, d, b.N)
+		})
+	}
+}
+
+var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok"))
+})
+
+// BenchmarkMiddleware: one request through each library's middleware into
+// a bare handler; impl=bare is the handler alone, so a middleware's
+// overhead is its time minus bare's. The request carries a tenant (on the
+// enterprise plan, which tenantkit keys by) and a client address (which
+// the peers key by); every request is admitted.
+func BenchmarkMiddleware(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "/api/meters", nil)
+	r.RemoteAddr = "198.51.100.7:41000"
+	r = r.WithContext(tenant.NewContext(r.Context(), tenant.Tenant{ID: "acme", Plan: "enterprise", Status: tenant.StatusActive}))
+	run := func(b *testing.B, h http.Handler) {
+		w := newBenchWriter()
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			w.code = 0
+			h.ServeHTTP(w, r)
+			if w.code != 0 && w.code != http.StatusOK {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+	}
+	b.Run("impl=bare", func(b *testing.B) { run(b, bareHandler) })
+	for _, mw := range middlewares() {
+		b.Run("impl="+mw.name, func(b *testing.B) { run(b, mw.wrap(bareHandler)) })
+	}
+}
