@@ -15,7 +15,8 @@ type CacheOptions struct {
 	// here for at most TTL after the revocation committed. Default: 5s.
 	TTL time.Duration
 	// MaxEntries bounds the number of cached tokens; when full, expired
-	// entries are dropped first, then arbitrary ones. Default: 10000.
+	// entries are dropped first, then an arbitrary eighth of the cache, so
+	// the cost of eviction is amortized. Default: 10000.
 	MaxEntries int
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -134,8 +135,9 @@ func (c *CachedVerifier) evictLocked(now time.Time) {
 			c.deleteLocked(k, e.tok.ID)
 		}
 	}
+	target := c.max - max(c.max/8, 1)
 	for k, e := range c.entries {
-		if len(c.entries) < c.max {
+		if len(c.entries) <= target {
 			return
 		}
 		c.deleteLocked(k, e.tok.ID)

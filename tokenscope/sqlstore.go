@@ -108,10 +108,8 @@ func NewSQLStore(db *sql.DB, opts *SQLStoreOptions) (*SQLStore, error) {
 	if s.tenantType == "" {
 		s.tenantType = "VARCHAR(64)"
 	}
-	for _, c := range s.tenantType {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '(' || c == ')' || c == ' ' || c == ',' || c == '_') {
-			return nil, fmt.Errorf("tokenscope: tenant column type %q: want a plain SQL type such as BIGINT or VARCHAR(64)", s.tenantType)
-		}
+	if !isColumnType(s.tenantType) {
+		return nil, fmt.Errorf("tokenscope: tenant column type %q: want a plain SQL type such as BIGINT, VARCHAR(64) or NUMERIC(20, 0)", s.tenantType)
 	}
 	if o.Dialect != "" {
 		d, err := sqldialect.Parse(o.Dialect)
@@ -135,6 +133,41 @@ func NewSQLStore(db *sql.DB, opts *SQLStoreOptions) (*SQLStore, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
+}
+
+// isColumnType accepts a type name with an optional parenthesized list of
+// numbers ("BIGINT", "VARCHAR(64)", "NUMERIC(20, 0)", "CHARACTER VARYING(64)"):
+// nothing that could close the column definition.
+func isColumnType(s string) bool {
+	name, args, hasArgs := strings.Cut(s, "(")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return false
+	}
+	for _, w := range strings.Fields(name) {
+		if !isIdent(w) {
+			return false
+		}
+	}
+	if !hasArgs {
+		return true
+	}
+	args, ok := strings.CutSuffix(strings.TrimSpace(args), ")")
+	if !ok {
+		return false
+	}
+	for a := range strings.SplitSeq(args, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			return false
+		}
+		for _, c := range a {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isIdent(s string) bool {

@@ -114,3 +114,30 @@ func FuzzParseCredential(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+func TestStoreOptionsValidated(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	for _, typ := range []string{"BIGINT", "VARCHAR(64)", "NUMERIC(20, 0)", "character varying(64)", "TEXT"} {
+		_, err := NewSQLStore(db, &SQLStoreOptions{TenantColumnType: typ})
+		require.NoError(t, err, typ)
+	}
+	for _, typ := range []string{"BIGINT, evil TEXT", "VARCHAR(64) NOT NULL, x INT", "INT)", "INT(", "INT(a)", "INT(1,)", "INT; DROP TABLE x", "(1)"} {
+		_, err := NewSQLStore(db, &SQLStoreOptions{TenantColumnType: typ})
+		require.Error(t, err, typ)
+	}
+	for _, table := range []string{"tokens", "auth.tokens", "_t1"} {
+		_, err := NewSQLStore(db, &SQLStoreOptions{Table: table})
+		require.NoError(t, err, table)
+	}
+	for _, table := range []string{"a.b.c", "1abc", "to-kens", "t;x", `"t"`, ""} {
+		if table == "" {
+			continue // default
+		}
+		_, err := NewSQLStore(db, &SQLStoreOptions{Table: table})
+		require.Error(t, err, table)
+	}
+	_, err := NewSQLStore(db, &SQLStoreOptions{Dialect: "oracle"})
+	require.Error(t, err)
+	_, err = NewSQLStore(nil, nil)
+	require.Error(t, err)
+}
