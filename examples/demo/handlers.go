@@ -89,7 +89,9 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, tenant.ErrNoTenant):
 		// Unreachable behind tenant.Middleware; fail closed anyway.
 		writeError(w, http.StatusNotFound, tenant.CodeTenantRequired, "no tenant")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), r.Context().Err() != nil:
+		// The client went away (database/sql then rolls the transaction
+		// back, and the commit reports that): nothing to log.
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled or timed out")
 	default:
 		a.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed",

@@ -1,12 +1,3 @@
-// Command demo is the tenantkit demo: a multi-tenant utility-billing API
-// (organizations, properties, buildings, meters, meter readings, invoices,
-// tariffs, providers, subscriptions) on SQLite, PostgreSQL or MySQL/MariaDB,
-// seeded with deterministic, realistic data.
-//
-//	go run ./examples/demo              # serve on :8080, SQLite file ./tenantkit-demo.db
-//	go run ./examples/demo seed --size small --db ./small.db
-//	go run ./examples/demo serve --db postgres://postgres@127.0.0.1:5432/demo
-//	go run ./examples/demo <command> --help
 package main
 
 import (
@@ -48,7 +39,7 @@ func commands() []command {
 		// migrateCommand(), // migrate: run migrations with pre/post checks
 		// backupCommand(),  // backup: export one tenant
 		// restoreCommand(), // backup: validate and restore one tenant
-		// healthCommand(),  // monitor: tenant health scores
+		healthCommand(), // monitor: tenant health scores
 	}
 }
 
