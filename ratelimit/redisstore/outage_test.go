@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -222,4 +224,55 @@ func TestMalformedStateIsAnErrorNotAnOutage(t *testing.T) {
 	require.ErrorIs(t, err, ratelimit.ErrUnavailable)
 	d = take(t, s, ratelimit.Request{Key: "good", Limit: lim})
 	require.Equal(t, 3, d.Remaining, "the failed decision consumed nothing")
+}
+
+// TestLimiterOverRedis runs ratelimit's HTTP middleware on the Redis store:
+// the guest limit is enforced across two Limiter instances sharing Redis,
+// and with Redis stopped the store's FailClosed error becomes the
+// Limiter's 503 with Retry-After, while a store-level FailOpen keeps
+// serving.
+func TestLimiterOverRedis(t *testing.T) {
+	p := testenv.StartRedis(t)
+	c, _ := outageClient(t, p.Addr())
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	newHandler := func(policy redisstore.FailPolicy) http.Handler {
+		s := redisstore.New(c, &redisstore.Options{Timeout: 500 * time.Millisecond, FailPolicy: policy, BreakerThreshold: 2})
+		return ratelimit.New(s, nil, &ratelimit.Options{FailPolicy: ratelimit.FailClosed}).Handler(ok)
+	}
+	closed := []http.Handler{newHandler(redisstore.FailClosed), newHandler(redisstore.FailClosed)}
+	open := newHandler(redisstore.FailOpen)
+	serve := func(h http.Handler) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/api/meters", nil)
+		r.RemoteAddr = "203.0.113.9:5000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+
+	// The default guest limit, 10 per minute by client IP, shared by both
+	// instances.
+	admitted := 0
+	for i := range 20 {
+		w := serve(closed[i%2])
+		require.NotEmpty(t, w.Header().Get("RateLimit-Policy"))
+		switch w.Code {
+		case http.StatusOK:
+			admitted++
+		case http.StatusTooManyRequests:
+			require.NotEmpty(t, w.Header().Get("Retry-After"))
+		default:
+			t.Fatalf("request %d: status %d", i, w.Code)
+		}
+	}
+	require.Equal(t, 10, admitted, "two instances share one limit")
+
+	p.Stop()
+	for range 5 {
+		w := serve(closed[0])
+		require.Equal(t, http.StatusServiceUnavailable, w.Code, "store FailClosed + Limiter FailClosed: 503")
+		require.Equal(t, "1", w.Header().Get("Retry-After"))
+	}
+	for range 5 {
+		require.Equal(t, http.StatusOK, serve(open).Code, "store FailOpen: served while Redis is down")
+	}
 }
