@@ -401,8 +401,17 @@ func (p *planner) base(k Kind, t *catalog.Table, cons string, cols []string) Res
 	return Result{ID: id, Check: k, Table: t.Name, Constraint: cons, Columns: cols}
 }
 
+// btreeLedBy returns a usable btree index led by col: one that serves
+// ordered probes (MIN(col) > v, IS NULL, DISTINCT by group-by).
+func btreeLedBy(t *catalog.Table, col string) *catalog.Index {
+	if ix := t.IndexLedBy(col); ix != nil && ix.Method == "btree" {
+		return ix
+	}
+	return nil
+}
+
 func (p *planner) indexPlan(t *catalog.Table, col, indexed, unindexed string) string {
-	if ix := t.IndexLedBy(col); ix != nil {
+	if ix := btreeLedBy(t, col); ix != nil {
 		return fmt.Sprintf(indexed, ix.Name)
 	}
 	return unindexed
@@ -413,7 +422,7 @@ func (p *planner) nullTenant(t *catalog.Table) check {
 	keys := keyColumns(t, []string{tc})
 	r := p.base(NullTenant, t, "", []string{tc})
 	r.KeyColumns = keys
-	r.Plan = p.indexPlan(t, tc, "index probe on %s", "one sequential pass (no index led by "+tc+")")
+	r.Plan = p.indexPlan(t, tc, "index probe on %s", "one sequential pass (no btree index led by "+tc+")")
 	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", p.col("c", tc)+" IS NULL")
 	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
 		var err error
@@ -430,9 +439,9 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 	notExists := "NOT EXISTS (SELECT 1 FROM " + p.tbl(root.Name) + " o WHERE " + p.col("o", key) + " = %s)"
 	antiJoin := p.window(keys, p.col("c", tc), p.tbl(t.Name)+" c",
 		p.col("c", tc)+" IS NOT NULL AND "+fmt.Sprintf(notExists, p.col("c", tc)))
-	ix := t.IndexLedBy(tc)
+	ix := btreeLedBy(t, tc)
 	if ix == nil {
-		r.Plan = "one sequential pass, anti-join with " + root.Name + " (no index led by " + tc + ")"
+		r.Plan = "one sequential pass, anti-join with " + root.Name + " (no btree index led by " + tc + ")"
 		r.SQL = antiJoin
 		return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
 			var err error

@@ -217,3 +217,16 @@ func TestCheckRowSecurity(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, find(t, rep, migrate.NullTenant, "things", "").Count)
 }
+
+// A hash index led by tenant_id cannot serve the skip scan (no ordered
+// probes): the plan falls back to one sequential pass, never a scan per
+// tenant.
+func TestCheckPlanNeedsBtree(t *testing.T) {
+	db, _ := setup(t, openers()["postgres"], cleanRows)
+	exec(t, db, `CREATE INDEX audit_logs_tenant_hash ON audit_logs USING hash (tenant_id)`)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	require.Contains(t, find(t, rep, migrate.MissingTenant, "audit_logs", "").Plan, "one sequential pass")
+	require.Contains(t, find(t, rep, migrate.NullTenant, "audit_logs", "").Plan, "one sequential pass")
+	require.Contains(t, find(t, rep, migrate.MissingTenant, "properties", "").Plan, "skip scan")
+}

@@ -136,6 +136,14 @@ type Index struct {
 	// Partial is true for an index with a WHERE predicate; such an index
 	// does not cover every row and is never returned by IndexLedBy.
 	Partial bool
+	// Method is the access method in lower case: "btree" (always on
+	// SQLite), "hash", "gin", "gist", "brin" ... on PostgreSQL, "btree",
+	// "hash", "fulltext", "spatial" on MySQL/MariaDB. Only a btree serves
+	// ordered scans and MIN/MAX probes.
+	Method string
+	// Invalid is true for a PostgreSQL index the planner cannot use
+	// (a failed CREATE INDEX CONCURRENTLY); never returned by IndexLedBy.
+	Invalid bool
 }
 
 // Table is one base table.
@@ -171,14 +179,15 @@ func (t *Table) Column(name string) (Column, bool) {
 // HasColumn reports whether the table has the named column.
 func (t *Table) HasColumn(name string) bool { _, ok := t.Column(name); return ok }
 
-// IndexLedBy returns an index (not partial) whose leading columns are cols
-// in that order, preferring the primary key, then unique indexes, then the
-// one with the fewest columns; nil when there is none.
+// IndexLedBy returns an index (not partial, not invalid) whose leading
+// columns are cols in that order, preferring btree indexes, then the
+// primary key, then unique indexes, then the one with the fewest columns;
+// nil when there is none. Check Method before relying on order.
 func (t *Table) IndexLedBy(cols ...string) *Index {
 	var best *Index
 	for i := range t.Indexes {
 		ix := &t.Indexes[i]
-		if ix.Partial || len(ix.Columns) < len(cols) || !slices.Equal(ix.Columns[:len(cols)], cols) {
+		if ix.Partial || ix.Invalid || len(ix.Columns) < len(cols) || !slices.Equal(ix.Columns[:len(cols)], cols) {
 			continue
 		}
 		if best == nil || better(ix, best) {
@@ -189,6 +198,9 @@ func (t *Table) IndexLedBy(cols ...string) *Index {
 }
 
 func better(a, b *Index) bool {
+	if (a.Method == "btree") != (b.Method == "btree") {
+		return a.Method == "btree"
+	}
 	if a.Primary != b.Primary {
 		return a.Primary
 	}

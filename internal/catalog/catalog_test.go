@@ -159,6 +159,7 @@ func TestLoad(t *testing.T) {
 			require.Nil(t, p.IndexLedBy("created_at"))
 			require.NotNil(t, p.IndexLedBy("id"))
 			require.True(t, p.IndexLedBy("id").Primary)
+			require.Equal(t, "btree", ix.Method)
 			if d != sqldialect.MySQL {
 				// users has only a partial index on tenant_id (MySQL adds
 				// its own full index for the FK).
@@ -237,4 +238,35 @@ func TestNormalizeType(t *testing.T) {
 	require.Equal(t, "varchar(255)", catalog.NormalizeType("VARCHAR (255)"))
 	require.Equal(t, "numeric(12,2)", catalog.NormalizeType(" NUMERIC( 12 , 2 ) "))
 	require.Equal(t, "timestamp with time zone", catalog.NormalizeType("timestamp  with\ttime zone"))
+}
+
+// An index the planner cannot use (hash: no ordered probes; invalid: a
+// failed concurrent build) must not be mistaken for a btree.
+func TestIndexMethodAndValidity(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	for _, s := range []string{
+		`CREATE TABLE t (id int PRIMARY KEY, tenant_id int, v int)`,
+		`CREATE INDEX t_tenant_hash ON t USING hash (tenant_id)`,
+		`INSERT INTO t VALUES (1, 1, 1), (2, 1, 1)`,
+	} {
+		_, err := db.ExecContext(t.Context(), s)
+		require.NoError(t, err)
+	}
+	// A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid index.
+	_, err := db.ExecContext(t.Context(), `CREATE UNIQUE INDEX CONCURRENTLY t_v_uq ON t (v)`)
+	require.Error(t, err)
+	c, err := catalog.Load(t.Context(), db, sqldialect.Postgres, nil)
+	require.NoError(t, err)
+	tb := c.Table("t")
+	ix := tb.IndexLedBy("tenant_id")
+	require.NotNil(t, ix)
+	require.Equal(t, "hash", ix.Method)
+	require.Nil(t, tb.IndexLedBy("v"), "invalid index")
+	var invalid bool
+	for _, ix := range tb.Indexes {
+		if ix.Name == "t_v_uq" {
+			invalid = ix.Invalid
+		}
+	}
+	require.True(t, invalid)
 }

@@ -59,7 +59,7 @@ ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`, schema)
 	tables := c.byName()
 
 	rows, err = db.QueryContext(ctx, `
-SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME
+SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, INDEX_TYPE
 FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = ?
 ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, schema)
@@ -69,10 +69,10 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, schema)
 	var ix *Index
 	var ixTable string
 	for rows.Next() {
-		var tname, iname string
+		var tname, iname, method string
 		var col sql.NullString
 		var nonUnique, seq int
-		if err := rows.Scan(&tname, &iname, &nonUnique, &seq, &col); err != nil {
+		if err := rows.Scan(&tname, &iname, &nonUnique, &seq, &col, &method); err != nil {
 			rows.Close()
 			return fmt.Errorf("indexes: %w", err)
 		}
@@ -81,7 +81,7 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, schema)
 			continue
 		}
 		if ix == nil || ixTable != tname || ix.Name != iname {
-			t.Indexes = append(t.Indexes, Index{Name: iname, Unique: nonUnique == 0, Primary: iname == "PRIMARY"})
+			t.Indexes = append(t.Indexes, Index{Name: iname, Unique: nonUnique == 0, Primary: iname == "PRIMARY", Method: strings.ToLower(method)})
 			ix, ixTable = &t.Indexes[len(t.Indexes)-1], tname
 		}
 		name := col.String // NULL for a functional key part (MySQL 8)

@@ -55,10 +55,12 @@ ORDER BY c.relname, a.attnum`, schema)
 	// Indexes, columns in key order; expression parts as their text.
 	rows, err = db.QueryContext(ctx, `
 SELECT t.relname, i.relname, x.indisunique, x.indisprimary, x.indpred IS NOT NULL, k.ord,
-       coalesce(a.attname, pg_get_indexdef(x.indexrelid, k.ord::int, true))
+       coalesce(a.attname, pg_get_indexdef(x.indexrelid, k.ord::int, true)),
+       am.amname, NOT (x.indisvalid AND x.indisready)
 FROM pg_index x
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_am am ON am.oid = i.relam
 JOIN pg_namespace n ON n.oid = t.relnamespace
 CROSS JOIN LATERAL unnest(x.indkey[0:x.indnkeyatts-1]) WITH ORDINALITY AS k(attnum, ord)
 LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum AND k.attnum > 0
@@ -70,10 +72,10 @@ ORDER BY t.relname, i.relname, k.ord`, schema)
 	var ix *Index
 	var ixTable string
 	for rows.Next() {
-		var tname, iname, col string
-		var unique, primary, partial bool
+		var tname, iname, col, method string
+		var unique, primary, partial, invalid bool
 		var ord int
-		if err := rows.Scan(&tname, &iname, &unique, &primary, &partial, &ord, &col); err != nil {
+		if err := rows.Scan(&tname, &iname, &unique, &primary, &partial, &ord, &col, &method, &invalid); err != nil {
 			rows.Close()
 			return fmt.Errorf("indexes: %w", err)
 		}
@@ -82,7 +84,7 @@ ORDER BY t.relname, i.relname, k.ord`, schema)
 			continue
 		}
 		if ix == nil || ixTable != tname || ix.Name != iname {
-			t.Indexes = append(t.Indexes, Index{Name: iname, Unique: unique, Primary: primary, Partial: partial})
+			t.Indexes = append(t.Indexes, Index{Name: iname, Unique: unique, Primary: primary, Partial: partial, Method: method, Invalid: invalid})
 			ix, ixTable = &t.Indexes[len(t.Indexes)-1], tname
 		}
 		ix.Columns = append(ix.Columns, col)

@@ -90,7 +90,7 @@ func sqliteTable(ctx context.Context, db Querier, t *Table) error {
 			rows.Close()
 			return fmt.Errorf("indexes: %w", err)
 		}
-		ix.Unique, ix.Primary, ix.Partial = unique != 0, origin == "pk", partial != 0
+		ix.Unique, ix.Primary, ix.Partial, ix.Method = unique != 0, origin == "pk", partial != 0, "btree"
 		hasPKIndex = hasPKIndex || ix.Primary
 		t.Indexes = append(t.Indexes, ix)
 	}
@@ -132,7 +132,7 @@ func sqliteTable(ctx context.Context, db Querier, t *Table) error {
 			col := &t.Columns[i]
 			if col.Name == t.PrimaryKey[0] && col.Type == "integer" {
 				col.Identity, col.Nullable = true, false
-				t.Indexes = append(t.Indexes, Index{Name: "rowid", Columns: []string{col.Name}, Unique: true, Primary: true})
+				t.Indexes = append(t.Indexes, Index{Name: "rowid", Columns: []string{col.Name}, Unique: true, Primary: true, Method: "btree"})
 			}
 		}
 	}
