@@ -162,6 +162,36 @@ func TestDBMySQL(t *testing.T) {
 	portableDBTests(t, db, sqldialect.MySQL)
 }
 
+func TestDBPostgres(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	_, err := db.ExecContext(t.Context(), "CREATE TABLE items (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL, name text NOT NULL)")
+	require.NoError(t, err)
+	portableDBTests(t, db, sqldialect.Postgres)
+
+	t.Run("custom setting names", func(t *testing.T) {
+		d := NewDB(db, &DBOptions{Setting: "myapp.org_id", SystemSetting: "myapp.all_orgs"})
+		read := func(ctx context.Context, tx *sql.Tx) (org, all string) {
+			require.NoError(t, tx.QueryRowContext(ctx,
+				"SELECT current_setting('myapp.org_id', true), current_setting('myapp.all_orgs', true)").Scan(&org, &all))
+			return org, all
+		}
+		ctx := NewContext(t.Context(), Tenant{ID: "42"})
+		require.NoError(t, d.Tx(ctx, func(tx *sql.Tx) error {
+			org, all := read(ctx, tx)
+			require.Equal(t, "42", org)
+			require.Equal(t, "off", all)
+			return nil
+		}))
+		sys := WithSystem(t.Context())
+		require.NoError(t, d.SystemTx(sys, func(tx *sql.Tx) error {
+			org, all := read(sys, tx)
+			require.Empty(t, org)
+			require.Equal(t, "on", all)
+			return nil
+		}))
+	})
+}
+
 // pgRLS creates, in a fresh PostgreSQL database, the table items with
 // row-level security ENABLEd and FORCEd and the policy shape DB is designed
 // for, seeds 3 rows for tenant 1 and 2 rows for tenant 2 as the owner, and
