@@ -92,6 +92,7 @@ type chargeWriter struct {
 	wroteHeader bool
 }
 
+// WriteHeader charges the request (once) before the status goes out.
 func (cw *chargeWriter) WriteHeader(code int) {
 	if !cw.wroteHeader && code >= 200 {
 		cw.charge(code)
@@ -99,6 +100,7 @@ func (cw *chargeWriter) WriteHeader(code int) {
 	cw.ResponseWriter.WriteHeader(code)
 }
 
+// Write charges an implicit 200 before the first write.
 func (cw *chargeWriter) Write(b []byte) (int, error) {
 	if !cw.wroteHeader {
 		cw.charge(http.StatusOK)
