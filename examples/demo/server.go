@@ -49,7 +49,8 @@ func (a *App) compose(api http.Handler) http.Handler {
 	// ── slot: monitor.Recorder (package monitor) ─────────────────────────
 	// Innermost: it sees the tenant and measures only requests that reached
 	// the handlers (counts, errors, latency buckets; no I/O on the hot path).
-	//   h = a.Recorder.Handler(h)
+	mon := a.newMonitor() // monitor.go
+	h = mon.rec.Handler(h)
 
 	// ── slot: ratelimit, plan limit (package ratelimit) ──────────────────
 	// After the token check, so the key is an authenticated tenant: key =
@@ -81,7 +82,9 @@ func (a *App) compose(api http.Handler) http.Handler {
 		root.HandleFunc("GET /admin/api/tenants", a.handleAdminTenants)
 	}
 	// ── slot: admin routes of other parts (monitor dashboard, backup) ───
-	//   root.Handle("/admin/monitor/", ...)
+	if mon.dash != nil {
+		root.Handle("/admin/monitor/", mon.dash) // admin token; monitor.go
+	}
 	root.Handle("/", h)
 	return root
 }
