@@ -106,8 +106,9 @@
 // secret before that, and an unknown ID is compared against a fixed dummy
 // hash, so every well-formed credential costs one hash and one full
 // comparison; the tests prove it through a seam that counts the
-// comparisons. The lookup itself takes as long for any ID; IDs are not
-// secret.
+// comparisons. The lookup by ID may take a little longer or shorter for a
+// known ID than for an unknown one; that reveals only whether an ID exists,
+// and IDs are not secret (they appear in logs and audit records).
 //
 // Revoke sets revoked_at; tokens are never deleted so the audit trail keeps
 // their IDs. Expired and revoked tokens are refused by Verify and, again, by

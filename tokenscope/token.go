@@ -46,7 +46,7 @@ func (t Token) Revoked() bool { return !t.RevokedAt.IsZero() }
 // Secret is a raw bearer credential. It redacts itself wherever it could be
 // printed: fmt verbs, log/slog, encoding/json and encoding/text all see
 // "[REDACTED]". Only an explicit string(s) conversion reveals it, which is
-// what a Verifier does to compare it.
+// what a Verifier does to compare it. The zero value is "no credential".
 type Secret string
 
 const redacted = "[REDACTED]"
