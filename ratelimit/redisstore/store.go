@@ -55,6 +55,8 @@ func (p FailPolicy) String() string {
 // Options configures a Store. A nil *Options means all defaults.
 type Options struct {
 	// Prefix starts every Redis key the store writes. Default "tk:rl:".
+	// It must not contain '{': a brace in the prefix would become the
+	// hash tag and put every key of the store in one cluster slot.
 	Prefix string
 
 	// Timeout bounds each decision's round trip through a context deadline.
@@ -282,9 +284,9 @@ func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, 
 		if !sp.boundary.IsZero() {
 			boundary = sp.boundary.UnixMicro()
 		}
+		keep := quotaRetention + max(s.skew, 0)
 		args = append(args, q.Max, boundary,
-			sp.earlierEnd.Add(quotaRetention+s.skew).Unix(),
-			sp.laterEnd.Add(quotaRetention+s.skew).Unix())
+			sp.earlierEnd.Add(keep).Unix(), sp.laterEnd.Add(keep).Unix())
 	}
 	callCtx := ctx
 	if s.timeout > 0 {

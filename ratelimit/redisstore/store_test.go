@@ -106,6 +106,23 @@ func TestOneRoundTripPerDecision(t *testing.T) {
 		c, prefix := testenv.RedisClient(t)
 		run(t, c, generous(prefix), "k")
 	})
+	t.Run("redis deny cache", func(t *testing.T) {
+		c, prefix := testenv.RedisClient(t)
+		h := &counter{}
+		c.AddHook(h)
+		opts := generous(prefix)
+		opts.DenyCacheSize = 10
+		s := redisstore.New(c, opts)
+		req := ratelimit.Request{Key: "k", Limit: ratelimit.Limit{Rate: 1, Period: time.Hour},
+			Quotas: []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Day}}}
+		require.True(t, take(t, s, req).Allowed)
+		require.False(t, take(t, s, req).Allowed)
+		before := h.cmds.Load()
+		for range 50 {
+			require.False(t, take(t, s, req).Allowed)
+		}
+		require.Zero(t, h.cmds.Load()-before, "a denied key costs no round trip")
+	})
 	t.Run("cluster", func(t *testing.T) {
 		c, prefix := testenv.RedisClusterClient(t)
 		run(t, c, generous(prefix), "k")
