@@ -50,7 +50,9 @@
 // default, unknown keys for 5s (so a flood of bad keys does not reach the
 // database), directory errors never; concurrent misses for one key share one
 // lookup; the number of keys is bounded (a flood of distinct bad keys can
-// evict good entries, which costs lookups, never correctness). A tenant
+// evict good entries, which costs lookups, never correctness; each distinct
+// unknown key still costs one directory lookup, so limit clients by IP in
+// front of Middleware if such floods matter). A tenant
 // suspended in the directory
 // may keep being served until its cache entry expires or is invalidated
 // (Cache.Invalidate).

@@ -221,3 +221,46 @@ func ExampleDB_Tx() {
 	// insert: <nil>
 	// without a tenant: tenant: no tenant in context
 }
+
+func ExamplePathPrefix() {
+	res := tenant.PathPrefix("/t/")
+	for _, target := range []string{"/t/acme/api/meters", "/api/meters", "/t/a%2Fb/api"} {
+		c, err := res.Resolve(httptest.NewRequest(http.MethodGet, target, nil))
+		fmt.Printf("%-20s %+v %v\n", target, c, err)
+	}
+	// Output:
+	// /t/acme/api/meters   {Key:acme Source:path StripPrefix:/t/acme} <nil>
+	// /api/meters          {Key: Source: StripPrefix:} tenant: no tenant candidate in request (path)
+	// /t/a%2Fb/api         {Key: Source: StripPrefix:} tenant: invalid tenant key from path: "a/b"
+}
+
+func ExampleHeader() {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-Tenant", "globex")
+
+	c, err := tenant.Header("X-Tenant", false).Resolve(r) // anyone can send a header
+	fmt.Printf("untrusted: %q %v\n", c.Key, errors.Is(err, tenant.ErrNoCandidate))
+
+	c, err = tenant.Header("X-Tenant", true).Resolve(r) // set by a proxy you control
+	fmt.Printf("trusted: %q %v\n", c.Key, err)
+	// Output:
+	// untrusted: "" true
+	// trusted: "globex" <nil>
+}
+
+type principalKey struct{}
+
+func ExampleClaim() {
+	// An authentication middleware earlier in the chain stored the verified
+	// principal's organization in the context.
+	res := tenant.Claim(func(ctx context.Context) (string, bool) {
+		org, ok := ctx.Value(principalKey{}).(string)
+		return org, ok
+	})
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, "acme"))
+	c, err := res.Resolve(r)
+	fmt.Printf("%+v %v\n", c, err)
+	// Output:
+	// {Key:acme Source:claim StripPrefix:} <nil>
+}

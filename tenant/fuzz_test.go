@@ -112,3 +112,31 @@ func FuzzPathPrefix(f *testing.F) {
 		}
 	})
 }
+
+func FuzzHeader(f *testing.F) {
+	for _, s := range []string{"acme", "", "a b", "a,b", "ACME", "a/b", "..", ".", "a\x00", "é", "0123456789abcdef-_.~",
+		strings.Repeat("a", MaxKeyLen), strings.Repeat("a", MaxKeyLen+1)} {
+		f.Add(s, "acme")
+	}
+	res := Header("X-Tenant", true)
+	f.Fuzz(func(t *testing.T, v, second string) {
+		r := &http.Request{Header: http.Header{"X-Tenant": {v, second}}}
+		c, err := res.Resolve(r)
+		if err != nil {
+			var ce *ConflictError
+			if !errors.Is(err, ErrInvalidKey) && !errors.As(err, &ce) {
+				t.Fatalf("Resolve(%q, %q): unexpected error %v", v, second, err)
+			}
+			if ce != nil && (ce.First.Key != v || ce.Second.Key != second || v == second) {
+				t.Fatalf("Resolve(%q, %q): bad conflict %v", v, second, ce)
+			}
+			return
+		}
+		if c.Key != v || v != second || !validKey(v) || c.Source != SourceHeader || c.StripPrefix != "" {
+			t.Fatalf("Resolve(%q, %q) = %+v", v, second, c)
+		}
+		if strings.ContainsAny(v, "/ ,;\x00%") || v == "." || v == ".." || len(v) > MaxKeyLen {
+			t.Fatalf("Resolve(%q) accepted a key outside the alphabet", v)
+		}
+	})
+}
