@@ -47,15 +47,14 @@
 //
 // A Directory maps the key to a Tenant (the application's tenant table).
 // Cache puts a small TTL cache in front of it: found tenants for 30s by
-// default, unknown keys for 5s (so a flood of bad keys does not reach the
-// database), directory errors never; concurrent misses for one key share one
-// lookup; the number of keys is bounded (a flood of distinct bad keys can
-// evict good entries, which costs lookups, never correctness; each distinct
-// unknown key still costs one directory lookup, so limit clients by IP in
-// front of Middleware if such floods matter). A tenant
-// suspended in the directory
-// may keep being served until its cache entry expires or is invalidated
-// (Cache.Invalidate).
+// default, unknown keys for 5s (so repeated requests for a bad key do not
+// reach the database), directory errors never. Concurrent misses for one key
+// share one lookup. The number of keys is bounded: a flood of distinct bad
+// keys can evict good entries, which costs lookups, never correctness, and
+// each distinct unknown key still costs one directory lookup, so limit
+// clients by IP in front of Middleware if such floods matter. A tenant
+// suspended in the directory may keep being served until its cache entry
+// expires or is invalidated (Cache.Invalidate).
 //
 // # Middleware and its failure modes
 //
