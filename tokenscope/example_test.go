@@ -130,3 +130,34 @@ func ExampleParseBearer() {
 	// "" tokenscope: no bearer token: authorization scheme is not Bearer
 	// "" tokenscope: invalid token: more than one bearer token
 }
+
+// On a shared API host the URL names no tenant, so the verified token's
+// tenant chooses it; where the host does name one, both must agree.
+func ExampleTenantClaim() {
+	dir := tenant.DirectoryFunc(func(_ context.Context, key string) (tenant.Tenant, error) {
+		switch key {
+		case "1", "2":
+			return tenant.Tenant{ID: tenant.ID(key), Status: tenant.StatusActive}, nil
+		}
+		return tenant.Tenant{}, tenant.ErrNotFound
+	})
+	c := tokenscope.New(exampleVerifier, nil)
+	tenants := tenant.NewMiddleware(
+		tenant.Chain(tenant.Subdomain("example.com"), tenant.Claim(tokenscope.TenantClaim)), dir,
+		&tenant.MiddlewareOptions{ErrorHandler: c.TenantErrorHandler(nil)})
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "data of tenant %s", tenant.IDFromContext(r.Context()))
+	})
+	h := c.Authenticate(tenants.Handler(c.Handler(api)))
+
+	for _, host := range []string{"api.test", "2.example.com"} {
+		r := httptest.NewRequest("GET", "http://"+host+"/readings", nil)
+		r.Header.Set("Authorization", "Bearer token-of-1")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(host, w.Code, strings.TrimSpace(w.Body.String()))
+	}
+	// Output:
+	// api.test 200 data of tenant 1
+	// 2.example.com 400 {"error":"tenant_conflict","message":"conflicting tenants in request"}
+}
