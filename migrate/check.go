@@ -585,6 +585,13 @@ func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, b
 	r.RefTable, r.RefColumns, r.KeyColumns = fk.RefTable, fk.RefColumns, keys
 	from := p.tbl(t.Name) + " c" + cj + " JOIN " + p.tbl(fk.RefTable) + " p ON " + p.fkJoin("c", "p", fk) + pj
 	r.SQL = p.window(keys, "", from, ce+" <> "+pe)
+	if p.d == sqldialect.MySQL {
+		// Drive from the child: one pass over it with a key lookup per row
+		// in each parent. Left alone, MariaDB may start from the (smaller)
+		// parent and fetch the child's rows one index entry at a time,
+		// which on a million rows is an order of magnitude slower.
+		r.SQL = strings.Replace(r.SQL, "SELECT ", "SELECT STRAIGHT_JOIN ", 1)
+	}
 	r.Plan = "one pass over " + t.Name + ", join with " + fk.RefTable
 	if t.Kind == catalog.Closure || ref.Kind == catalog.Closure {
 		r.Plan += " (closure tenant through its foreign-key path)"
