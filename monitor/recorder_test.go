@@ -212,3 +212,52 @@ func TestRecorderConcurrent(t *testing.T) {
 	require.Equal(t, 50, rec.Tracked())
 	require.Equal(t, uint64(8000), total+rec.Overflow())
 }
+
+func TestRecorderHotPathDoesNotAllocate(t *testing.T) {
+	rec := NewRecorder(nil)
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	req := withTenant(httptest.NewRequest("GET", "/", nil), "a")
+	w := &nopWriter{h: http.Header{}}
+	h.ServeHTTP(w, req) // creates the tenant's series
+	allocs := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, req) })
+	require.Zero(t, allocs, "recording a request of a tracked tenant allocates nothing")
+	allocs = testing.AllocsPerRun(1000, func() { rec.Record("a", time.Now(), time.Millisecond, true) })
+	require.Zero(t, allocs)
+}
+
+func TestRecorderMemoryPerTenantUnderOneKiB(t *testing.T) {
+	const n = 20000
+	ids := make([]tenant.ID, n)
+	for i := range ids {
+		ids[i] = tenant.ID(fmt.Sprintf("3f2c9a1e-7b4d-4e8a-9c1f-%012d", i))
+	}
+	now := time.Now()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rec := NewRecorder(&RecorderOptions{MaxTenants: n})
+	for _, id := range ids {
+		rec.Record(id, now, time.Millisecond, false)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	t.Logf("%.0f bytes per tracked tenant (series and map entry; the ID strings are the caller's)", per)
+	require.LessOrEqual(t, per, 1024.0)
+	runtime.KeepAlive(rec)
+}
+
+func TestRecorderWriterUnwrapsAndFlushes(t *testing.T) {
+	rec := NewRecorder(nil)
+	var inner http.ResponseWriter
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner = w.(interface{ Unwrap() http.ResponseWriter }).Unwrap()
+		require.NoError(t, http.NewResponseController(w).Flush())
+		w.(http.Flusher).Flush()
+	}))
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, withTenant(httptest.NewRequest("GET", "/", nil), "a"))
+	require.Same(t, rr, inner)
+	require.True(t, rr.Flushed)
+	require.Equal(t, uint64(0), rec.Since("a", time.Now().Add(-time.Hour)).Errors, "a flushed response is a 200")
+}
