@@ -112,7 +112,8 @@ type NotifierFunc func(ctx context.Context, a Alert) error
 func (f NotifierFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }
 
 // SlogNotifier logs notifications: firing at Warn (Error when critical),
-// resolved at Info.
+// resolved at Info. Its zero value (nil Logger) discards them. It is safe for
+// concurrent use.
 type SlogNotifier struct{ Logger *slog.Logger }
 
 // Notify logs a.
@@ -135,19 +136,21 @@ func (n SlogNotifier) Notify(ctx context.Context, a Alert) error {
 	return nil
 }
 
-// WebhookNotifier POSTs each notification as JSON (an Alert) to a URL. It is
-// safe for concurrent use.
+// WebhookNotifier POSTs each notification as JSON (an Alert) to a URL, one
+// attempt per call, bounded by its timeout. It is safe for concurrent use;
+// build one with NewWebhookNotifier (the zero value is not usable).
 type WebhookNotifier struct {
-	url    string
-	client *http.Client
-	header http.Header
+	url     string
+	client  *http.Client
+	timeout time.Duration
+	header  http.Header
 }
 
 // WebhookOptions configures a WebhookNotifier. nil means defaults.
 type WebhookOptions struct {
 	// Client sends the requests. Default: a client with Timeout.
 	Client *http.Client
-	// Timeout bounds one delivery. Default 5 s.
+	// Timeout bounds one delivery, whatever Client's own timeout. Default 5 s.
 	Timeout time.Duration
 	// Header is added to every request (e.g. Authorization); never logged.
 	Header http.Header
@@ -173,7 +176,7 @@ func NewWebhookNotifier(rawURL string, opts *WebhookOptions) (*WebhookNotifier, 
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout}
 	}
-	return &WebhookNotifier{url: u.String(), client: o.Client, header: o.Header.Clone()}, nil
+	return &WebhookNotifier{url: u.String(), client: o.Client, timeout: o.Timeout, header: o.Header.Clone()}, nil
 }
 
 func redactURL(s string) string {
@@ -189,7 +192,7 @@ func (n *WebhookNotifier) Notify(ctx context.Context, a Alert) error {
 	if err != nil {
 		return fmt.Errorf("monitor: webhook: encode alert: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.client.Timeout+time.Second)
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
@@ -229,7 +232,9 @@ type AlerterOptions struct {
 
 // Alerter evaluates alert rules against every tenant's Health and notifies
 // state changes, one notification per (tenant, rule) transition. It is safe
-// for concurrent use; build one with NewAlerter.
+// for concurrent use (evaluations are serialised); build one with NewAlerter,
+// the zero value is not usable. Alert state lives in memory: a restart
+// forgets pending and firing alerts, which fire again if still true.
 type Alerter struct {
 	m     *Monitor
 	rules []AlertRule

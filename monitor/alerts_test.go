@@ -198,6 +198,10 @@ func TestWebhookNotifier(t *testing.T) {
 	start := time.Now()
 	require.ErrorIs(t, wh2.Notify(t.Context(), Alert{}), ErrWebhook)
 	require.Less(t, time.Since(start), 3*time.Second, "the timeout bounds a delivery")
+	wh3, _ := NewWebhookNotifier(slow.URL, &WebhookOptions{Client: &http.Client{}, Timeout: 50 * time.Millisecond})
+	start = time.Now()
+	require.ErrorIs(t, wh3.Notify(t.Context(), Alert{}), ErrWebhook)
+	require.Less(t, time.Since(start), 3*time.Second, "the timeout bounds a delivery with a client that has none")
 
 	for _, bad := range []string{"", "ftp://x", "/relative", "http://"} {
 		_, err := NewWebhookNotifier(bad, nil)

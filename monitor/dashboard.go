@@ -77,7 +77,8 @@ type DashboardOptions struct {
 // Routes (relative to the prefix): GET / (page), GET /tenants/{id} (page),
 // GET /api/summary, /api/tenants, /api/at-risk, /api/tenants/{id},
 // /api/tenants/{id}/trends, /api/access-attempts, /api/alerts.
-// It is safe for concurrent use.
+// It is safe for concurrent use; build one with NewDashboard (the zero value
+// is not usable).
 type Dashboard struct {
 	m    *Monitor
 	auth Authorizer

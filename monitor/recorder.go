@@ -461,7 +461,9 @@ func (r *Recorder) Since(id tenant.ID, t time.Time) Stats { return r.Stats(id, t
 
 // Sweep stops tracking tenants that have no request in the ring (none for 26
 // hours), making room under MaxTenants, and returns how many it dropped. The
-// Recorder has no goroutine: call Sweep periodically (Alerter.Run does).
+// Recorder has no goroutine: call Sweep periodically (Alerter.Run does). A
+// request of a tenant that races with its own removal may go uncounted; such
+// a tenant had been idle for a day.
 func (r *Recorder) Sweep() int {
 	r.rebase()
 	oldest := r.hourOf(r.now()) - hourSlots + 1
