@@ -104,7 +104,8 @@ func TestCLISeedAndServe(t *testing.T) {
 		if m != nil {
 			base = m[1]
 		}
-		return m != nil
+		// The examples are printed after "Listening on": wait for the last one.
+		return m != nil && strings.Contains(stdout.String(), "# no tenant: 404")
 	}, 20*time.Second, 20*time.Millisecond, "stderr: %s", stderr.String())
 	require.Contains(t, stderr.String(), "reusing seeded database")
 	banner := stdout.String()
