@@ -14,7 +14,7 @@ import (
 // none have expired a new refusal is simply not remembered (the store still
 // denies that key's next charge).
 type blockList struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex // read-locked on every request, write-locked on refusals
 	m   map[string]blocked
 	max int
 }
@@ -25,14 +25,18 @@ type blocked struct {
 }
 
 func (b *blockList) get(key string, now time.Time) (Result, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
 	e, ok := b.m[key]
+	b.mu.RUnlock()
 	if !ok {
 		return Result{}, false
 	}
 	if !now.Before(e.until) {
-		delete(b.m, key)
+		b.mu.Lock()
+		if cur, ok := b.m[key]; ok && !now.Before(cur.until) {
+			delete(b.m, key)
+		}
+		b.mu.Unlock()
 		return Result{}, false
 	}
 	r := e.res
