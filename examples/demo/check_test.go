@@ -67,9 +67,9 @@ func TestCheckAndMigrateCommands(t *testing.T) {
 		require.NoError(t, err)
 		defer db.Close()
 		corrupt(t, db, src.Dialect)
-		code, out, errOut = runCmd(t, runCheck, "--db", dbURL)
+		code, out, errOut = runCLI(t, t.Context(), "check", "--db", dbURL) // through the command table
 		require.Equal(t, 1, code)
-		require.Contains(t, errOut, "tenant integrity violations found")
+		require.Contains(t, errOut, "demo check: tenant integrity violations found")
 		require.Contains(t, out, "VIOLATIONS")
 		require.Contains(t, out, "cross_tenant:meters")
 		require.Contains(t, out, "fk_orphan:invoice_items")
@@ -101,4 +101,27 @@ func corrupt(t *testing.T, db *sql.DB, d sqldialect.Dialect) {
 		_, err := conn.ExecContext(ctx, s)
 		require.NoError(t, err, s)
 	}
+}
+
+func TestMigrateCommandUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"migrate"}, 2, "missing action"},
+		{[]string{"migrate", "sideways"}, 2, `unknown action "sideways"`},
+		{[]string{"migrate", "up", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"migrate", "--help"}, 0, "status"},
+		{[]string{"check", "--help"}, 0, "-json"},
+		{[]string{"check", "--db", ""}, 2, "empty database location"},
+	} {
+		code, out, errOut := runCLI(t, t.Context(), c.args...)
+		require.Equal(t, c.code, code, "%v: %s%s", c.args, out, errOut)
+		require.Contains(t, out+errOut, c.want, c.args)
+	}
+	// An empty SQLite file has no demo schema.
+	code, _, errOut := runCLI(t, t.Context(), "check", "--db", t.TempDir()+"/empty.db")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "run 'demo seed' first")
 }

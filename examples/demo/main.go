@@ -34,9 +34,9 @@ func commands() []command {
 	return []command{
 		serveCommand(),
 		seedCommand(),
-		tokenCommand(), // tokenscope: issue and revoke API tokens
-		// checkCommand(),   // migrate: tenant integrity checks
-		// migrateCommand(), // migrate: run migrations with pre/post checks
+		tokenCommand(),   // tokenscope: issue and revoke API tokens
+		checkCommand(),   // migrate: tenant integrity checks
+		migrateCommand(), // migrate: run migrations with pre/post checks
 		// backupCommand(),  // backup: export one tenant
 		// restoreCommand(), // backup: validate and restore one tenant
 		healthCommand(), // monitor: tenant health scores
