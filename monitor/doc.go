@@ -183,4 +183,24 @@
 // embedded (html/template, one small script, server-rendered SVG sparklines,
 // nothing from a CDN); it works, unsorted, without JavaScript. JSON lists are
 // [] when empty, never null.
+//
+// # In the demo
+//
+// examples/demo puts the Recorder innermost in its chain (after tokenscope and
+// the plan limit) and serves the dashboard at /admin/monitor/ when an admin
+// token is configured; that token is the dashboard's only credential and
+// shows every tenant. Its Source reads organizations (storage and quotas),
+// users, subscriptions and audit_logs (last activity, and the
+// cross_tenant_access_denied rows tokenscope's auditor writes):
+//
+//	TENANTKIT_ADMIN_TOKEN=s3cret go run ./examples/demo serve
+//	curl -H "Authorization: Bearer s3cret" http://localhost:8080/admin/monitor/api/tenants
+//	open http://localhost:8080/admin/monitor/?token=s3cret     # once; kept in a cookie
+//	go run ./examples/demo health                              # from the database: usage, no traffic
+//	go run ./examples/demo health --tenant acme --json
+//	TENANTKIT_ADMIN_TOKEN=s3cret go run ./examples/demo health --server http://localhost:8080
+//
+// With --server, demo health reads the running server's JSON API, so its
+// figures include the traffic that server recorded and agree with the
+// dashboard.
 package monitor

@@ -65,6 +65,14 @@ func TestMonitorWiring(t *testing.T) {
 		}
 		require.True(t, found, "acme's token on globex is an access attempt: %+v", groups)
 
+		// A browser: the token once in the URL, then a cookie.
+		r = get(t, h, "http://localhost/admin/monitor/?token=adm1n")
+		require.Equal(t, http.StatusSeeOther, r.Status)
+		cookie := r.Header.Get("Set-Cookie")
+		require.Contains(t, cookie, "HttpOnly")
+		require.Equal(t, http.StatusOK, get(t, h, "http://localhost/admin/monitor/", "Cookie", strings.Split(cookie, ";")[0]).Status)
+		require.Equal(t, http.StatusUnauthorized, get(t, h, "http://localhost/admin/monitor/?token=wrong").Status)
+
 		page1 := get(t, h, "http://localhost/admin/monitor/", "Authorization", "Bearer adm1n")
 		require.Equal(t, http.StatusOK, page1.Status)
 		require.Contains(t, string(page1.Body), `<table id="tenants">`)
