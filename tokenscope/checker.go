@@ -129,9 +129,10 @@ func RemoteIP(r *http.Request) string {
 //     reported to the Auditor),
 //  8. the token's scopes satisfy req (ErrInsufficientScope).
 //
-// A Verifier failure is ErrUnavailable. Every error is an *Error. The
-// Attempt reported for step 7 has no method, path or client IP; use
-// CheckRequest to get them.
+// A Verifier failure is ErrUnavailable. Every error is an *Error. When a
+// check after step 2 fails, the token is returned with the error for logging
+// and auditing only: it must not be used. The Attempt reported for step 7
+// has no method, path or client IP; use CheckRequest to get them.
 func (c *Checker) Check(ctx context.Context, credential Secret, req Requirement) (Token, error) {
 	t, e := c.check(ctx, credential, req, nil)
 	if e != nil {
@@ -163,6 +164,7 @@ func (c *Checker) checkRequest(r *http.Request, req Requirement) (Token, *Error)
 // verified is what Authenticate leaves for the Checker: the token and the
 // credential it was verified from, under a key only this package can set.
 type verified struct {
+	by   *Checker // only the Checker that verified reuses it
 	cred Secret
 	tok  Token
 }
@@ -203,7 +205,7 @@ func (c *Checker) authenticate(ctx context.Context, cred Secret) (Token, *Error)
 	// 2. Known and well formed, or reused from Authenticate for the same
 	// credential.
 	var tok Token
-	if v, ok := ctx.Value(verifiedKey{}).(*verified); ok && v.cred == cred {
+	if v, ok := ctx.Value(verifiedKey{}).(*verified); ok && v.by == c && v.cred == cred {
 		tok = v.tok
 	} else {
 		var err error
@@ -303,7 +305,7 @@ func (c *Checker) Authenticate(next http.Handler) http.Handler {
 			c.refuse(w, r, tok, e)
 			return
 		}
-		ctx := context.WithValue(NewContext(r.Context(), tok), verifiedKey{}, &verified{cred: cred, tok: tok})
+		ctx := context.WithValue(NewContext(r.Context(), tok), verifiedKey{}, &verified{by: c, cred: cred, tok: tok})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

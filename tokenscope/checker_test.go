@@ -258,6 +258,18 @@ func TestAuthenticateThenCheckVerifiesOnce(t *testing.T) {
 	require.Equal(t, 204, w.Code)
 	require.Equal(t, 1, v.Calls())
 
+	// Another Checker (another Verifier) does not trust this one's work.
+	v2 := newFakeVerifier()
+	other := tokenscope.New(v2, nil)
+	h2 := c.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(tenant.NewContext(r.Context(), tenant.Tenant{ID: "a", Status: tenant.StatusActive}))
+		other.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })).ServeHTTP(w, r)
+	}))
+	w = httptest.NewRecorder()
+	h2.ServeHTTP(w, r)
+	require.Equal(t, 401, w.Code)
+	require.Equal(t, 1, v2.Calls())
+
 	// Authenticate refuses bad credentials itself.
 	for _, hdr := range []string{"", "Bearer nope", "Bearer broken"} {
 		r := httptest.NewRequest("GET", "/", nil)
