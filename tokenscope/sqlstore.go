@@ -332,11 +332,13 @@ func (s *SQLStore) Issue(ctx context.Context, tenantID tenant.ID, scopes []strin
 	_, _ = rand.Read(sec[:])
 	id := idEncoding.EncodeToString(idb[:])
 	hash := sha256.Sum256(sec[:])
-	now := s.now().UTC()
+	// Microseconds: what every supported column type stores, so the Token
+	// returned here equals the one Verify reads back.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	tok := Token{ID: id, TenantID: tenantID, Scopes: sc}
 	var expires any
 	if ttl > 0 {
-		tok.ExpiresAt = now.Add(ttl)
+		tok.ExpiresAt = now.Add(ttl).Truncate(time.Microsecond)
 		expires = tok.ExpiresAt
 	}
 	q := d.Rebind(`INSERT INTO ` + s.quotedTable(d) + ` (id, tenant_id, secret_hash, scopes, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)

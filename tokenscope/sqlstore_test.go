@@ -68,6 +68,7 @@ func TestSQLStore(t *testing.T) {
 			require.Equal(t, tenant.ID("acme"), got.TenantID)
 			require.Equal(t, tok.Scopes, got.Scopes)
 			require.True(t, got.ExpiresAt.Equal(clk.Now().Add(time.Hour)), "%v", got.ExpiresAt)
+			require.True(t, got.ExpiresAt.Equal(tok.ExpiresAt), "Issue and Verify agree: %v %v", tok.ExpiresAt, got.ExpiresAt)
 
 			// Wrong secret, unknown id, malformed: ErrInvalidToken.
 			other, _, err := s.Issue(ctx, "acme", nil, 0, "")
