@@ -21,9 +21,8 @@ import (
 	"github.com/tenantkit/tenantkit/ratelimit"
 )
 
-// The workloads admit every request: the limit is far above what a
-// benchmark can send, so every library runs its "allowed" path, the common
-// one. Rate 1e9 per second, burst 1e9.
+// The limit of the workloads that admit every request: rate 1e9 per
+// second, burst 1e9.
 const (
 	benchRate   = 1_000_000_000
 	benchPeriod = time.Second
@@ -35,17 +34,28 @@ type decider interface {
 	close()
 }
 
-// impl names a library and builds a fresh decider sized for about maxKeys
-// keys.
+// spec is the limit every library is configured with: rate per period,
+// with a burst of rate.
+type spec struct {
+	rate   int
+	period time.Duration
+}
+
+// admitAll is far above what a benchmark can send: every decision takes the
+// "allowed" path, the common one.
+var admitAll = spec{benchRate, benchPeriod}
+
+// impl names a library and builds a fresh decider with limit l, sized for
+// about maxKeys keys.
 type impl struct {
 	name string
-	new  func(maxKeys int) decider
+	new  func(maxKeys int, l spec) decider
 }
 
 var memoryImpls = []impl{
 	{"tenantkit", newTenantkit},
-	{"xrate-syncmap", func(int) decider { return &xrateSyncMap{} }},
-	{"xrate-sharded", func(int) decider { return newXrateSharded() }},
+	{"xrate-syncmap", func(_ int, l spec) decider { return &xrateSyncMap{l: l} }},
+	{"xrate-sharded", func(_ int, l spec) decider { return newXrateSharded(l) }},
 	{"ulule", newUlule},
 	{"sethvargo", newSethvargo},
 	{"httprate", newHTTPRate},
@@ -58,10 +68,10 @@ type tenantkitDecider struct {
 	lim ratelimit.Limit
 }
 
-func newTenantkit(maxKeys int) decider {
+func newTenantkit(maxKeys int, l spec) decider {
 	return &tenantkitDecider{
 		m:   ratelimit.NewMemory(&ratelimit.MemoryOptions{Capacity: max(1<<16, 2*maxKeys)}),
-		lim: ratelimit.Limit{Name: "bench", Rate: benchRate, Period: benchPeriod},
+		lim: ratelimit.Limit{Name: "bench", Rate: l.rate, Period: l.period},
 	}
 }
 
@@ -76,12 +86,19 @@ func (t *tenantkitDecider) allow(ctx context.Context, key string) bool {
 func (t *tenantkitDecider) close() {}
 
 // x/time/rate has no keyed store: the usual sync.Map of *rate.Limiter.
-type xrateSyncMap struct{ m sync.Map }
+type xrateSyncMap struct {
+	m sync.Map
+	l spec
+}
+
+func (l spec) limiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(float64(l.rate)/l.period.Seconds()), l.rate)
+}
 
 func (x *xrateSyncMap) allow(_ context.Context, key string) bool {
 	v, ok := x.m.Load(key)
 	if !ok {
-		v, _ = x.m.LoadOrStore(key, rate.NewLimiter(rate.Limit(benchRate), benchRate))
+		v, _ = x.m.LoadOrStore(key, x.l.limiter())
 	}
 	return v.(*rate.Limiter).Allow()
 }
@@ -94,10 +111,11 @@ type xrateSharded struct {
 		m  map[string]*rate.Limiter
 		_  [40]byte
 	}
+	l spec
 }
 
-func newXrateSharded() *xrateSharded {
-	x := &xrateSharded{}
+func newXrateSharded(l spec) *xrateSharded {
+	x := &xrateSharded{l: l}
 	for i := range x.shards {
 		x.shards[i].m = make(map[string]*rate.Limiter)
 	}
@@ -113,7 +131,7 @@ func (x *xrateSharded) allow(_ context.Context, key string) bool {
 	s.mu.Lock()
 	l, ok := s.m[key]
 	if !ok {
-		l = rate.NewLimiter(rate.Limit(benchRate), benchRate)
+		l = x.l.limiter()
 		s.m[key] = l
 	}
 	s.mu.Unlock()
@@ -124,8 +142,8 @@ func (x *xrateSharded) close() {}
 // ulule/limiter with its memory store.
 type ululeDecider struct{ l *limiter.Limiter }
 
-func newUlule(int) decider {
-	return &ululeDecider{l: limiter.New(ulmem.NewStore(), limiter.Rate{Period: benchPeriod, Limit: benchRate})}
+func newUlule(_ int, l spec) decider {
+	return &ululeDecider{l: limiter.New(ulmem.NewStore(), limiter.Rate{Period: l.period, Limit: int64(l.rate)})}
 }
 
 func (u *ululeDecider) allow(ctx context.Context, key string) bool {
@@ -145,8 +163,8 @@ type sethvargoDecider struct {
 	}
 }
 
-func newSethvargo(maxKeys int) decider {
-	s, err := memorystore.New(&memorystore.Config{Tokens: benchRate, Interval: benchPeriod, InitialAlloc: max(4096, maxKeys)})
+func newSethvargo(maxKeys int, l spec) decider {
+	s, err := memorystore.New(&memorystore.Config{Tokens: uint64(l.rate), Interval: l.period, InitialAlloc: max(4096, maxKeys)})
 	if err != nil {
 		panic(err)
 	}
@@ -174,9 +192,9 @@ type httprateDecider struct {
 	ws sync.Pool
 }
 
-func newHTTPRate(int) decider {
+func newHTTPRate(_ int, l spec) decider {
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
-	h := &httprateDecider{l: httprate.NewRateLimiter(benchRate, benchPeriod), r: r}
+	h := &httprateDecider{l: httprate.NewRateLimiter(l.rate, l.period), r: r}
 	h.ws.New = func() any { return newBenchWriter() }
 	return h
 }
@@ -199,20 +217,22 @@ type throttledDecider struct {
 	errs atomic.Int64
 }
 
-func newThrottled(maxKeys int) decider {
+func newThrottled(maxKeys int, l spec) decider {
 	st, err := memstore.NewCtx(max(1<<16, 2*maxKeys))
 	if err != nil {
 		panic(err)
 	}
-	return &throttledDecider{l: newThrottledLimiter(st)}
+	return &throttledDecider{l: newThrottledLimiter(st, l)}
 }
 
-func newThrottledLimiter(st throttled.GCRAStoreCtx) *throttled.GCRARateLimiterCtx {
-	l, err := throttled.NewGCRARateLimiterCtx(st, throttled.RateQuota{MaxRate: throttled.PerSec(benchRate), MaxBurst: benchRate})
+// newThrottledLimiter: throttled's burst is counted beyond the first
+// request, so MaxBurst rate-1 admits rate at once like the others.
+func newThrottledLimiter(st throttled.GCRAStoreCtx, l spec) *throttled.GCRARateLimiterCtx {
+	rl, err := throttled.NewGCRARateLimiterCtx(st, throttled.RateQuota{MaxRate: throttled.PerDuration(l.rate, l.period), MaxBurst: l.rate - 1})
 	if err != nil {
 		panic(err)
 	}
-	return l
+	return rl
 }
 
 func (t *throttledDecider) allow(ctx context.Context, key string) bool {
@@ -302,7 +322,7 @@ func middlewares() []middleware {
 			if err != nil {
 				panic(err)
 			}
-			h := &throttled.HTTPRateLimiterCtx{RateLimiter: newThrottledLimiter(st), VaryBy: &throttled.VaryBy{RemoteAddr: true}}
+			h := &throttled.HTTPRateLimiterCtx{RateLimiter: newThrottledLimiter(st, admitAll), VaryBy: &throttled.VaryBy{RemoteAddr: true}}
 			return h.RateLimit(next)
 		}},
 	}

@@ -58,7 +58,7 @@ func redisDeciders(b *testing.B, c *redis.Client) []redisDecider {
 	if err != nil {
 		b.Fatal(err)
 	}
-	th := newThrottledLimiter(thStore)
+	th := newThrottledLimiter(thStore, admitAll)
 
 	return []redisDecider{
 		{"ping", func(ctx context.Context, _ string) error { return c.Ping(ctx).Err() }},
