@@ -119,6 +119,14 @@ func TestSQLStore(t *testing.T) {
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM api_tokens").Scan(&n))
 			require.Equal(t, 2, n)
+
+			// A clock with nanoseconds: Issue and Verify still agree.
+			clk.Advance(123456789 * time.Nanosecond)
+			raw3, tok3, err := s.Issue(ctx, "acme", nil, time.Minute, "")
+			require.NoError(t, err)
+			got3, err := s.Verify(ctx, raw3)
+			require.NoError(t, err)
+			require.True(t, got3.ExpiresAt.Equal(tok3.ExpiresAt), "%v %v", tok3.ExpiresAt, got3.ExpiresAt)
 		})
 	}
 }
