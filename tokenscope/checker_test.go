@@ -289,3 +289,27 @@ func TestAuthenticateThenCheckVerifiesOnce(t *testing.T) {
 	h.ServeHTTP(w, r)
 	require.Equal(t, 401, w.Code)
 }
+
+// TestTenantClaimNeedsAuthenticate: a Token merely put into the context
+// (NewContext) never names a tenant; only Authenticate's verification does.
+func TestTenantClaimNeedsAuthenticate(t *testing.T) {
+	forged := tokenscope.NewContext(t.Context(), tokenscope.Token{ID: "x", TenantID: "b"})
+	_, ok := tokenscope.TenantClaim(forged)
+	require.False(t, ok)
+	_, ok = tokenscope.TenantClaimFunc(func(context.Context, tenant.ID) (string, bool) { return "b", true })(forged)
+	require.False(t, ok)
+
+	v := newFakeVerifier()
+	v.add("cred-a", tokenscope.Token{ID: "t", TenantID: "a"})
+	c := tokenscope.New(v, nil)
+	var claim string
+	var claimed bool
+	h := c.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claim, claimed = tokenscope.TenantClaim(r.Context())
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer cred-a")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	require.True(t, claimed)
+	require.Equal(t, "a", claim)
+}

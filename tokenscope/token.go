@@ -121,16 +121,17 @@ func FromContext(ctx context.Context) (Token, bool) {
 //
 //	tenant.Chain(tenant.Subdomain("example.com"), tenant.Claim(tokenscope.TenantClaim))
 //
-// It only answers after Checker.Authenticate has verified the token, so an
-// unverified Authorization header can never choose a tenant. Inside a
-// tenant.Chain the claim is one more source that must agree with the host or
-// path: the token never silently overrides the URL, a disagreement is a
-// conflict (400). The key is the token's tenant ID as a string, so the
-// tenant.Directory behind the chain must accept tenant IDs as keys (or use
-// TenantClaimFunc to map the ID to the directory's key).
+// It answers only for a token that Checker.Authenticate verified earlier in
+// the chain (a mark only this package can set; a Token put into the context
+// with NewContext does not count), so an unverified Authorization header can
+// never choose a tenant. Inside a tenant.Chain the claim is one more source
+// that must agree with the host or path: the token never silently overrides
+// the URL, a disagreement is a conflict (400). The key is the token's tenant
+// ID as a string, so the tenant.Directory behind the chain must accept tenant
+// IDs as keys (or use TenantClaimFunc to map the ID to the directory's key).
 func TenantClaim(ctx context.Context) (string, bool) {
-	t, ok := FromContext(ctx)
-	if !ok || t.TenantID.IsZero() {
+	t, ok := verifiedToken(ctx)
+	if !ok {
 		return "", false
 	}
 	return string(t.TenantID), true
@@ -140,10 +141,19 @@ func TenantClaim(ctx context.Context) (string, bool) {
 // (for example an ID to its slug) by key. A false from key means no answer.
 func TenantClaimFunc(key func(ctx context.Context, id tenant.ID) (string, bool)) func(context.Context) (string, bool) {
 	return func(ctx context.Context) (string, bool) {
-		t, ok := FromContext(ctx)
-		if !ok || t.TenantID.IsZero() {
+		t, ok := verifiedToken(ctx)
+		if !ok {
 			return "", false
 		}
 		return key(ctx, t.TenantID)
 	}
+}
+
+// verifiedToken returns the token Authenticate verified for this request.
+func verifiedToken(ctx context.Context) (Token, bool) {
+	v, ok := ctx.Value(verifiedKey{}).(*verified)
+	if !ok || v.tok.ID == "" || v.tok.TenantID.IsZero() {
+		return Token{}, false
+	}
+	return v.tok, true
 }
