@@ -26,9 +26,11 @@ func BenchmarkRecorderHandler(b *testing.B) {
 	req := withTenant(httptest.NewRequest("GET", "/", nil), "tenant-1")
 	w := &nopWriter{h: http.Header{}}
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		h.ServeHTTP(w, req)
 	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkRecorderHandlerParallel(b *testing.B) {
@@ -53,9 +55,11 @@ func BenchmarkRecorderRecord(b *testing.B) {
 	rec := NewRecorder(nil)
 	now := time.Now()
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		rec.Record("tenant-1", now, 3*time.Millisecond, false)
 	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkRecorderMemoryPerTenant reports the heap bytes per tracked tenant.
