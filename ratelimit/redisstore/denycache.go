@@ -73,6 +73,7 @@ func (c *denyCache) lookup(req *ratelimit.Request, n int, now time.Time, d *rate
 	d.Result.RetryAfter = e.until.Sub(now)
 	d.Result.ResetAfter = max(e.result.ResetAfter-elapsed, d.Result.RetryAfter)
 	d.Quotas = append(d.Quotas[:0], e.qresult...)
+	d.Degraded = false
 	sh.mu.Unlock()
 	return true
 }

@@ -56,6 +56,11 @@ func TestRedisStoppedMidRun(t *testing.T) {
 			require.True(t, d.Quotas[0].Allowed)
 		}},
 		{redisstore.FailLocal, func(t *testing.T, i int, d ratelimit.Decision, err error) {
+			if i >= probeAt+10 { // N over the local share's burst
+				require.ErrorIs(t, err, ratelimit.ErrUnavailable)
+				require.NotErrorIs(t, err, ratelimit.ErrInvalid, "the fallback's reason is not the request's")
+				return
+			}
 			require.NoError(t, err)
 			require.True(t, d.Degraded, "decision %d is marked degraded", i)
 			// 10/min shared by 2 instances: this process admits 5 alone.
@@ -110,6 +115,14 @@ func TestRedisStoppedMidRun(t *testing.T) {
 			}
 			require.EqualValues(t, 1, h.cmds.Load()-sent, "a half-open breaker sends one probe")
 
+			// 6 units of a 10/min limit: valid, but more than a local
+			// share of 5 can ever admit.
+			big := req
+			big.N = 6
+			var d ratelimit.Decision
+			err := s.Take(t.Context(), &big, &d)
+			tc.down(t, probeAt+10, d, err)
+
 			// Redis is back (empty: nothing persisted). After the
 			// cool-down a probe goes through and the store recovers.
 			p.Start()
@@ -125,7 +138,7 @@ func TestRedisStoppedMidRun(t *testing.T) {
 				}
 			}
 			require.True(t, recovered, "the store recovers when Redis is back")
-			d := take(t, s, req)
+			d = take(t, s, req)
 			require.False(t, d.Degraded)
 			require.EqualValues(t, 2, d.Quotas[0].Used)
 		})

@@ -351,7 +351,9 @@ func (s *Store) fail(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	case FailLocal:
 		local := s.share(req)
 		if err := s.fallback.Take(ctx, &local, d); err != nil {
-			return fmt.Errorf("%w (local fallback: %w)", cause, err)
+			// %v: the fallback's reason (such as ErrInvalid for more units
+			// than the local share's burst) must not read as the request's.
+			return fmt.Errorf("%w (local fallback: %v)", cause, err)
 		}
 		d.Degraded = true
 		return nil
