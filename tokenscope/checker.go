@@ -348,7 +348,7 @@ func (c *Checker) refuse(w http.ResponseWriter, r *http.Request, tok Token, e *E
 func (c *Checker) TenantErrorHandler(next func(w http.ResponseWriter, r *http.Request, err error)) func(w http.ResponseWriter, r *http.Request, err error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
 		var ce *tenant.ConflictError
-		if tok, ok := FromContext(r.Context()); ok && errors.As(err, &ce) {
+		if tok, ok := verifiedToken(r.Context()); ok && errors.As(err, &ce) {
 			var other string
 			switch {
 			case ce.First.Source == tenant.SourceClaim:
