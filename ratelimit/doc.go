@@ -65,9 +65,10 @@
 // A Store makes one atomic decision per request: the rate limit and every
 // quota together, all or nothing (Store.Take). Memory is the in-process
 // store: 256 shards, each an open-addressing table of 16-byte {hash, TAT}
-// slots, keyed by a 64-bit maphash with a per-process seed (two keys share a
-// slot with probability about n²/2⁶⁵; keys are never kept as strings),
-// bounded by MemoryOptions.Capacity, which is never exceeded. Entries whose
+// slots, keyed by a 64-bit maphash with a per-process seed (two keys share
+// a slot with probability about n²/2⁶⁴, 5·10⁻⁸ at a million keys; keys are
+// never kept as strings), bounded by MemoryOptions.Capacity, which is never
+// exceeded. A store of 1,000,000 keys retains about 25 bytes per key. Entries whose
 // state has fully replenished hold no information and are swept out as new
 // keys arrive; at capacity the entry closest to replenishing among its
 // neighbours is evicted (MemoryStats.Evicted counts live ones). The clock

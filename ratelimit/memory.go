@@ -45,9 +45,9 @@ type MemoryStats struct {
 //
 // A key's state is one 16-byte slot {hash, TAT} in an open-addressing table
 // of its shard; keys are identified by a 64-bit maphash of the key with a
-// per-store random seed, so two keys collide with probability about
-// n²/2⁶⁴ (10⁻⁷ at a million keys), in which case they share a limit. Keys
-// are never retained as strings.
+// per-store random seed (63 bits kept), so two keys collide with
+// probability about n²/2⁶⁴ (5·10⁻⁸ at a million keys), in which case they
+// share a limit. Keys are never retained as strings.
 //
 // Every decision (limit plus quotas) happens under one shard lock, so it is
 // atomic; shards never lock each other and there is no global lock.
