@@ -73,6 +73,7 @@ func TestCLIUsage(t *testing.T) {
 // reuses the seeded database, prints URLs with real slugs, serves them, and
 // stops cleanly on cancellation.
 func TestCLISeedAndServe(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "cli.db")
 	code, out, errOut := runCLI(t, t.Context(), "seed", "--db", db, "--size", "small")
 	require.Equal(t, 0, code, errOut)
@@ -164,6 +165,7 @@ func TestCLISeedAndServe(t *testing.T) {
 // TestSecondOpenReuses: a second start finds the seeded marker and does
 // not seed again.
 func TestSecondOpenReuses(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "reuse.db")
 	a := openApp(t, Config{DB: db})
 	require.False(t, a.Reused)
@@ -182,6 +184,7 @@ func TestSecondOpenReuses(t *testing.T) {
 // TestRefusesForeignDatabase: a database with an organizations table that
 // the demo did not create is never touched.
 func TestRefusesForeignDatabase(t *testing.T) {
+	t.Parallel()
 	src, err := parseDataSource(filepath.Join(t.TempDir(), "foreign.db"))
 	require.NoError(t, err)
 	db, err := openPool(t.Context(), src)

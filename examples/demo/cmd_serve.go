@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 // printBanner prints where the demo listens and commands to try, with real
 // slugs and IDs read through the normal tenant-scoped data layer.
-func printBanner(ctx context.Context, w io.Writer, a *App, addr *net.TCPAddr, ready time.Duration) {
+func printBanner(ctx context.Context, out io.Writer, a *App, addr *net.TCPAddr, ready time.Duration) {
+	// Written in one piece, so a reader never sees half a banner.
+	w := new(bytes.Buffer)
+	defer func() { _, _ = out.Write(w.Bytes()) }()
 	host := "localhost"
 	if ip := addr.IP; ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
 		host = ip.String()

@@ -181,6 +181,7 @@ func TestNoTenantAfterTenant(t *testing.T) {
 // context.Background() gets an error and no rows from the data layer; one
 // handed tenant.Detach(r.Context()) keeps working after the response.
 func TestBackgroundGoroutine(t *testing.T) {
+	t.Parallel()
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
 	type result struct {
 		rows []Property
@@ -242,6 +243,7 @@ func TestBackgroundGoroutine(t *testing.T) {
 // TestPostAuditAfterResponse: the real POST handler writes its audit entry
 // in a goroutine that outlives the request, with the request's tenant.
 func TestPostAuditAfterResponse(t *testing.T) {
+	t.Parallel()
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
 	h := authed(t, a)
 	_, ctx := lookup(t, a, "acme")
@@ -260,6 +262,7 @@ func TestPostAuditAfterResponse(t *testing.T) {
 // naming another tenant is ignored unless the header resolver is enabled and
 // trusted.
 func TestResolverConflictsAndHeader(t *testing.T) {
+	t.Parallel()
 	dbPath := allBackends[0].db(t)
 	a := openApp(t, Config{DB: dbPath})
 	h := authed(t, a)

@@ -129,6 +129,7 @@ func TestPostReading(t *testing.T) {
 
 // TestQueryValidation: bad query parameters are 400 with the uniform body.
 func TestQueryValidation(t *testing.T) {
+	t.Parallel()
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
 	h := authed(t, a)
 	_, acme := lookup(t, a, "acme")

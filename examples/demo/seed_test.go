@@ -17,6 +17,7 @@ var testAnchor = time.Date(2026, time.March, 15, 0, 0, 0, 0, time.UTC)
 // the medium default has at least 20 organizations across the three plans
 // plus one suspended, and at least 200,000 readings over 12 months.
 func TestSeedSizes(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		size        string
 		minOrgs     int
@@ -28,8 +29,8 @@ func TestSeedSizes(t *testing.T) {
 		{"large", 60, 800_000, 2_000_000},
 	} {
 		t.Run(c.size, func(t *testing.T) {
-			if c.size == "large" && testing.Short() {
-				t.Skip("large plan in -short mode")
+			if c.size == "large" && (testing.Short() || raceEnabled) {
+				t.Skip("the large plan is checked without -race and -short only")
 			}
 			size, err := sizeNamed(c.size)
 			require.NoError(t, err)
@@ -76,6 +77,7 @@ func TestSeedSizes(t *testing.T) {
 
 // TestSeedDeterministic: the same size and anchor give byte-identical data.
 func TestSeedDeterministic(t *testing.T) {
+	t.Parallel()
 	digest := func() string {
 		a := openApp(t, Config{DB: filepath.Join(t.TempDir(), "det.db"), Anchor: testAnchor})
 		h := sha256.New()
@@ -109,6 +111,7 @@ func TestSeedDeterministic(t *testing.T) {
 // organization, subscriptions ending soon and one expired, cumulative meters
 // that never decrease, invoice totals equal to the sum of their items.
 func TestSeedData(t *testing.T) {
+	t.Parallel()
 	a := openApp(t, Config{DB: filepath.Join(t.TempDir(), "data.db"), Anchor: testAnchor})
 	q := func(query string, args ...any) int { return ownerCount(t, a, query, args...) }
 	require.Equal(t, 1, q("SELECT COUNT(*) FROM organizations WHERE status = 'suspended'"))
