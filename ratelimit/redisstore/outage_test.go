@@ -34,7 +34,7 @@ func TestRedisStoppedMidRun(t *testing.T) {
 	lim := ratelimit.Limit{Name: "basic", Rate: 10, Period: time.Minute}
 	quotas := []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Day, Max: 1000}}
 	const threshold = 3
-	const probeAt = 62 // the decision that probes after the cool-down
+	const probeAt = 62      // the decision that probes after the cool-down
 	cooldown := time.Second // long enough that a stalled CI machine does not probe early
 
 	cases := []struct {
