@@ -269,3 +269,16 @@ func TestKeysShareOneSlot(t *testing.T) {
 		require.True(t, hit, "some tenant's keys landed on master %s", addr)
 	}
 }
+
+func TestExactAcrossStoresWithDenyCache(t *testing.T) {
+	// Half of the 50 stores cache denials: still exactly the limit.
+	c, prefix := testenv.RedisClient(t)
+	i := 0
+	exactAcrossStores(t, func() ratelimit.Store {
+		opts := generous(prefix)
+		if i++; i%2 == 0 {
+			opts.DenyCacheSize = 100
+		}
+		return redisstore.New(c, opts)
+	}, testenv.Name("tenant"))
+}
