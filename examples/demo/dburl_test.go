@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 func TestParseDataSource(t *testing.T) {
@@ -98,4 +100,21 @@ func FuzzParseDataSource(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMySQLURLConnects: a mysql:// URL converted by parseDataSource reaches
+// a real server.
+func TestMySQLURLConnects(t *testing.T) {
+	t.Parallel()
+	cfg, err := mysql.ParseDSN(testenv.MySQLDatabase(t))
+	require.NoError(t, err)
+	u := url.URL{Scheme: "mysql", Host: cfg.Addr, Path: "/" + cfg.DBName}
+	if cfg.Passwd != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Passwd)
+	} else {
+		u.User = url.User(cfg.User)
+	}
+	a := openApp(t, Config{DB: u.String()})
+	require.Equal(t, sqldialect.MySQL, a.Dialect)
+	require.Equal(t, 4, a.Seeded.Organizations)
 }

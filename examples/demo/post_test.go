@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +172,48 @@ func TestQueryValidation(t *testing.T) {
 		require.True(t, at.Before(to), "%s not before to", at)
 	}
 	require.Equal(t, ownerCount(t, a, "SELECT COUNT(*) FROM meter_readings WHERE meter_id = ? AND read_at >= ? AND read_at < ?", m.ID, from, to), len(rows))
+}
+
+// TestConcurrentPostsStayMonotonic: parallel posts to one cumulative meter
+// are checked one after the other (the meter row is locked first), so the
+// stored readings never decrease, whatever order the posts commit in.
+func TestConcurrentPostsStayMonotonic(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		a := openApp(t, Config{DB: b.db(t)})
+		_, acme := lookup(t, a, "acme")
+		m := firstMeter(t, a, acme, true)
+		start := lastReading(t, a, acme, m.ID).Value
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[string]int{}
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 4 {
+					// Values interleave across goroutines, so some must be refused.
+					v := start + float64((i*6+g)*10) + float64(5*(g%2))
+					_, err := a.CreateReading(acme, m.ID, NewReading{Value: v, ReadAt: time.Now().UTC().Truncate(time.Second), Source: "auto"})
+					key := "ok"
+					if err != nil {
+						key = err.Error()
+						if errors.Is(err, errReadingDecrease) || errors.Is(err, errReadingOrder) {
+							key = "refused"
+						}
+					}
+					mu.Lock()
+					codes[key]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 24, codes["ok"]+codes["refused"], "unexpected errors: %v", codes)
+		require.Positive(t, codes["ok"])
+		rs, _, err := a.Readings(acme, m.ID, time.Time{}, time.Time{}, page{Page: 1, PerPage: 100000})
+		require.NoError(t, err)
+		for i := 1; i < len(rs); i++ {
+			require.GreaterOrEqual(t, rs[i].Value, rs[i-1].Value, "reading %d decreased", rs[i].ID)
+		}
+	})
 }
