@@ -68,7 +68,9 @@ func (a *App) newMonitor() *monitorParts {
 	p.dash = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.URL.Query().Get("token"); tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.Config.AdminToken)) == 1 {
 			http.SetCookie(w, &http.Cookie{Name: monitorCookie, Value: tok, Path: "/admin/monitor/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-			http.Redirect(w, r, "/admin/monitor/", http.StatusSeeOther)
+			// Same page without the token in the URL; the path is under
+			// /admin/monitor/ (the route), so this cannot redirect elsewhere.
+			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
 			return
 		}
 		mu.Lock()
@@ -259,7 +261,8 @@ func runHealth(ctx context.Context, e *env, args []string) error {
 issues behind the score, computed by package monitor from the database.
 With --server it asks a running "demo serve" instead (its /admin/monitor
 JSON API, authorised by TENANTKIT_ADMIN_TOKEN), so the figures include the
-traffic that server recorded and agree with its dashboard.`)
+traffic that server recorded and agree with its dashboard. In ISSUES a
+trailing "?" marks a rule that was not judged for lack of traffic.`)
 	db := fs.String("db", defaultDB, "database: a SQLite file path, postgres://user@host:port/db or mysql://user:pass@host:port/db")
 	slug := fs.String("tenant", "", "only this tenant (slug)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
@@ -374,7 +377,11 @@ func printHealth(w io.Writer, hs []monitor.Health) {
 		}
 		var issues []string
 		for _, is := range r.Issues {
-			issues = append(issues, is.Code)
+			if is.Severity == monitor.SeverityInfo {
+				issues = append(issues, is.Code+"?") // not judged: too little traffic
+			} else {
+				issues = append(issues, is.Code)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			s.Tenant.Slug, score, r.Band, risk, pctString(s.StoragePercent), s.APICallsToday, s.Users,
