@@ -64,7 +64,7 @@
 // Different tenants spread over all masters. '%', '{', '}' and ':' in a key
 // or quota name are percent-encoded (the empty key is "%"), so a key chosen
 // by a client can neither break out of its hash tag nor collide with
-// another key's counters.
+// another key's counters. The prefix must not contain '{'.
 //
 // # Failures
 //
@@ -73,10 +73,13 @@
 // MaxRetries low, or go-redis waits for its own read timeout and retries.
 // After Options.BreakerThreshold consecutive failures (default 5) a circuit
 // breaker opens: for Options.BreakerCooldown (default 1 s) no call is sent to
-// Redis, then one probe call is; when it succeeds the breaker closes. Errors
-// that concern one key (a malformed value, WRONGTYPE) fail that decision but
-// do not count toward the breaker, and a caller's own cancellation counts
-// for nothing.
+// Redis, then one probe call is; when it succeeds the breaker closes. An
+// error that concerns one key (a malformed value under the prefix) fails
+// that decision but does not count toward the breaker, and a caller's own
+// cancellation counts for nothing. (A key of another type under the prefix
+// reads as absent and is overwritten by the next admitted decision.) A
+// failed decision writes nothing: the script reads and checks everything
+// before its first write.
 //
 // When Redis cannot decide (error, timeout or open breaker) the FailPolicy
 // answers:
