@@ -50,17 +50,23 @@
 // and no second query. Where the shape of the data allows better, the plan is
 // chosen from the indexes that exist:
 //
-//   - missing_tenant with an index led by the tenant column walks the
-//     distinct tenant ids with a recursive CTE, one index probe per tenant
-//     (a loose index scan, "skip scan"), anti-joins those few ids with the
-//     tenant table, and reads rows only for ids that are missing: about
-//     4 ms for a million rows over 100 tenants on PostgreSQL. Without the
-//     index it is one sequential pass with a hashed anti-join, never one scan
-//     per tenant.
+//   - missing_tenant with a btree index led by the tenant column walks the
+//     distinct tenant ids one index probe per tenant (a loose index scan,
+//     "skip scan": a recursive CTE stepping MIN(tenant_id) > previous on
+//     PostgreSQL and SQLite, SELECT DISTINCT "using index for group-by" on
+//     MySQL/MariaDB), anti-joins those few ids with the tenant table, and
+//     reads rows only for ids that are missing: about 4 ms for a million
+//     rows over 100 tenants on PostgreSQL. Without such an index (a hash,
+//     partial or invalid index does not count) it is one sequential pass with
+//     an anti-join, never one scan per tenant.
 //   - null_tenant with such an index is an index probe (under 1 ms);
 //     without it one sequential pass.
 //   - fk_orphan and cross_tenant are one pass over the child with an
-//     anti-join or join against the parent's key.
+//     anti-join or join against the parent's key. On MySQL/MariaDB, whose
+//     optimiser tends to drive such a join from the parent and fetch the
+//     child row by row, cross_tenant first runs a hashed anti-join against
+//     the parent's (key, tenant) pairs and runs the exact join, forced to
+//     start from the child, only when that filter finds rows.
 //
 // # Reading consistently, and row-level security
 //
