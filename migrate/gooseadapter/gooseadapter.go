@@ -96,8 +96,9 @@ func NewProvider(db *sql.DB, fsys fs.FS, opts *Options, gooseOpts ...goose.Provi
 
 // Goose returns the wrapped goose provider for read-only use (Status,
 // ListSources). Migrating through it directly still runs the post-checks,
-// but against the baseline of the last migrating call of this Provider, so
-// use Provider's methods.
+// but against the baseline of the last migrating call of this Provider (or,
+// before any, none: every violation counts as new), so use Provider's
+// methods.
 func (p *Provider) Goose() *goose.Provider { return p.goose }
 
 // Reports returns the reports of the migrations run by the last migrating
