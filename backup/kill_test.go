@@ -102,7 +102,7 @@ func TestRestoreKilled(t *testing.T) {
 			e := cases[name](t)
 			createSchema(t, e.db, e.d)
 			seed(t, e.db, e.d)
-			bulkRows(t, e.db, e.d, map[sqldialect.Dialect]int{sqldialect.SQLite: 50000, sqldialect.Postgres: 15000}[e.d])
+			bulkRows(t, e.db, e.d, map[sqldialect.Dialect]int{sqldialect.SQLite: 20000, sqldialect.Postgres: 5000}[e.d])
 			backupSums := tableSums(t, e.db)
 			var buf bytes.Buffer
 			_, err := backup.Export(context.Background(), e.db, "1", &buf, nil)

@@ -145,9 +145,12 @@ func createSchema(t testing.TB, db *sql.DB, d sqldialect.Dialect) {
 // 1000 for tenant 2.
 func seed(t testing.TB, db *sql.DB, d sqldialect.Dialect) {
 	t.Helper()
+	tx, err := db.Begin()
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tx.Commit()) }()
 	q := func(s string, args ...any) {
 		t.Helper()
-		_, err := db.ExecContext(context.Background(), d.Rebind(s), args...)
+		_, err := tx.ExecContext(context.Background(), d.Rebind(s), args...)
 		require.NoError(t, err, s)
 	}
 	q(`INSERT INTO tariffs (id, name) VALUES (1, 'standard'), (2, 'night')`)
@@ -186,11 +189,11 @@ func seed(t testing.TB, db *sql.DB, d sqldialect.Dialect) {
 			}
 			q(`UPDATE departments SET manager_id = ? WHERE id = ?`, base+dep*10+1, base+dep)
 		}
-		seedOddities(t, db, d, org.id, base)
+		seedOddities(t, q, d, org.id, base)
 	}
 }
 
-func seedOddities(t testing.TB, db *sql.DB, d sqldialect.Dialect, org, base int) {
+func seedOddities(t testing.TB, q func(string, ...any), d sqldialect.Dialect, org, base int) {
 	t.Helper()
 	var stmts []string
 	switch d {
@@ -214,7 +217,7 @@ func seedOddities(t testing.TB, db *sql.DB, d sqldialect.Dialect, org, base int)
 		}
 	}
 	for i, s := range stmts {
-		mustExec(t, db, fmt.Sprintf(s, base+i+1, org))
+		q(fmt.Sprintf(s, base+i+1, org))
 	}
 }
 
