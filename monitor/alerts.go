@@ -156,6 +156,12 @@ type WebhookOptions struct {
 	Header http.Header
 }
 
+var (
+	_ Notifier = SlogNotifier{}
+	_ Notifier = (*WebhookNotifier)(nil)
+	_ Notifier = NotifierFunc(nil)
+)
+
 // ErrWebhook reports a webhook that did not accept a notification.
 var ErrWebhook = errors.New("monitor: webhook delivery failed")
 

@@ -49,6 +49,11 @@ type AuthorizerFunc func(r *http.Request) (Viewer, error)
 // Authorize calls f.
 func (f AuthorizerFunc) Authorize(r *http.Request) (Viewer, error) { return f(r) }
 
+var (
+	_ http.Handler = (*Dashboard)(nil)
+	_ Authorizer   = AuthorizerFunc(nil)
+)
+
 // ErrUnauthenticated is what an Authorizer returns (wrapped or not) when the
 // request carries no acceptable credential: the dashboard answers 401. Any
 // other error answers 403.

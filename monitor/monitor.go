@@ -158,7 +158,8 @@ func (m *Monitor) Health(ctx context.Context, id tenant.ID) (Health, error) {
 	return m.health.Get(ctx, id, func(ctx context.Context) (Health, error) { return m.compute(ctx, t), nil })
 }
 
-// Compute computes t's health now, bypassing the cache.
+// compute computes t's health now, bypassing the cache. It never fails: a
+// Source error becomes the Health's Error.
 func (m *Monitor) compute(ctx context.Context, t tenant.Tenant) Health {
 	at := m.now()
 	u, err := m.src.Usage(ctx, t.ID)
