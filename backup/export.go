@@ -56,6 +56,11 @@ func Export(ctx context.Context, db *sql.DB, id tenant.ID, w io.Writer, opts *Op
 		return nil, fmt.Errorf("backup: export: begin snapshot: %w", err)
 	}
 	defer func() { _ = finish(false) }()
+	if o.Session != nil {
+		if err := o.Session(ctx, q); err != nil {
+			return nil, fmt.Errorf("backup: export: session: %w", err)
+		}
+	}
 	if err := tenantExists(ctx, q, p, targ); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"context"
+	"database/sql"
 	"compress/gzip"
 	"log/slog"
 
@@ -31,6 +33,10 @@ type Options struct {
 	// Progress, when set, is called as rows stream (at each table's start
 	// and end and every few thousand rows), on the calling goroutine.
 	Progress func(Progress)
+	// Session, when set, runs first in the export's snapshot transaction:
+	// the place to set what row-level security needs (for example
+	// set_config('app.tenant_id', ..., true) on PostgreSQL). Default none.
+	Session func(ctx context.Context, tx Execer) error
 	// Logger receives one record per finished export. Default: discard.
 	Logger *slog.Logger
 }
@@ -78,6 +84,10 @@ type RestoreOptions struct {
 	BatchRows int
 	// Progress is as in Options.
 	Progress func(Progress)
+	// Session, when set, runs first in every transaction Validate and
+	// Restore open (the validation's reads and the restore's writes).
+	// Default none.
+	Session func(ctx context.Context, tx Execer) error
 	// Logger receives one record per finished restore. Default: discard.
 	Logger *slog.Logger
 }
@@ -94,6 +104,12 @@ func (o *RestoreOptions) withDefaults() RestoreOptions {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	return r
+}
+
+// Execer is what a Session hook gets: the transaction (or, for a MySQL
+// export, the connection holding the snapshot).
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // Progress reports how far an Export, Validate or Restore is.

@@ -94,6 +94,11 @@ func Restore(ctx context.Context, db *sql.DB, id tenant.ID, r io.ReadSeeker, opt
 			_ = end(false)
 		}
 	}()
+	if o.Session != nil {
+		if err := o.Session(ctx, q); err != nil {
+			return nil, fmt.Errorf("backup: restore: session: %w", err)
+		}
+	}
 	if err := rs.deleteAll(); err != nil {
 		return nil, err
 	}

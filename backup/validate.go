@@ -65,6 +65,7 @@ type fkCheck struct {
 type validator struct {
 	ctx      context.Context
 	db       *sql.DB
+	rq       querier // the read transaction of the lookups
 	o        *RestoreOptions
 	fr       *fileReader
 	fp       *plan // the file's plan, with the target catalog attached
@@ -118,6 +119,22 @@ func validate(ctx context.Context, r io.Reader, db *sql.DB, id tenant.ID, o *Res
 	}
 	if err := v.checkSchema(); err != nil {
 		return nil, err
+	}
+	var rtx *sql.Tx
+	if v.fp.d == sqldialect.SQLite {
+		rtx, err = db.BeginTx(ctx, nil)
+	} else {
+		rtx, err = db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup: validate: begin: %w", err)
+	}
+	defer rtx.Rollback()
+	v.rq = rtx
+	if o.Session != nil {
+		if err := o.Session(ctx, rtx); err != nil {
+			return nil, fmt.Errorf("backup: validate: session: %w", err)
+		}
 	}
 	if err := v.prepare(); err != nil {
 		return nil, err
@@ -201,7 +218,7 @@ func (v *validator) prepare() error {
 		return &ValidationError{Reason: err.Error(), Err: ErrCorrupt}
 	}
 	if p.cat.Table(p.m.TenantTable) != nil {
-		err := tenantExists(v.ctx, v.db, p, targ)
+		err := tenantExists(v.ctx, v.rq, p, targ)
 		switch {
 		case err == nil:
 			v.dbTenant = true
@@ -502,7 +519,7 @@ func (v *validator) checkFK(t *ptable, rec *record, chk *fkCheck, vals []value, 
 			args[i] = argFor(v.fp.d, chk.dbKinds[i], vals[c])
 		}
 		var one int
-		err := v.db.QueryRowContext(v.ctx, chk.dbQuery, args...).Scan(&one)
+		err := v.rq.QueryRowContext(v.ctx, chk.dbQuery, args...).Scan(&one)
 		switch {
 		case err == nil:
 			ok = true
