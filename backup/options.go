@@ -1,9 +1,9 @@
 package backup
 
 import (
+	"compress/gzip"
 	"context"
 	"database/sql"
-	"compress/gzip"
 	"log/slog"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
