@@ -6,9 +6,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -511,4 +513,96 @@ func TestDBDetectsDialectLazily(t *testing.T) {
 		return err
 	}))
 	require.Equal(t, sqldialect.SQLite, d.dialect, "detected on the first transaction")
+}
+
+// TestDBPostgresRequestWithoutTenantAfterOne serves tenant requests and
+// tenant-less requests from one server over a one-connection pool: the
+// request without a tenant is refused with 404, and even a handler that
+// forgets DB.Tx and queries the pool directly sees no rows.
+func TestDBPostgresRequestWithoutTenantAfterOne(t *testing.T) {
+	_, app := pgRLS(t)
+	app.SetMaxOpenConns(1)
+	d := NewDB(app, nil)
+	dir := NewCache(DirectoryFunc(func(_ context.Context, key string) (Tenant, error) {
+		switch key {
+		case "acme":
+			return Tenant{ID: "1", Slug: "acme", Status: StatusActive}, nil
+		case "globex":
+			return Tenant{ID: "2", Slug: "globex", Status: StatusActive}, nil
+		}
+		return Tenant{}, ErrNotFound
+	}), nil)
+	m := NewMiddleware(Chain(Subdomain("localhost"), PathPrefix("/t/")), dir, nil)
+
+	list := func(w http.ResponseWriter, r *http.Request, q func(ctx context.Context, query string) (*sql.Rows, error)) {
+		rows, err := q(r.Context(), "SELECT name FROM items ORDER BY name")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			names = append(names, n)
+		}
+		if err := rows.Err(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, names)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/items", m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := d.Tx(r.Context(), func(tx *sql.Tx) error {
+			list(w, r, func(ctx context.Context, q string) (*sql.Rows, error) { return tx.QueryContext(ctx, q) })
+			return nil
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})))
+	// A careless handler on an optional route: no Tx, straight to the pool.
+	mux.Handle("/careless", m.Optional(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list(w, r, func(ctx context.Context, q string) (*sql.Rows, error) { return app.QueryContext(ctx, q) })
+	})))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	get := func(host, path string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, err = io.Copy(&b, resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, strings.TrimSpace(b.String())
+	}
+
+	code, body := get("globex.localhost", "/items")
+	require.Equal(t, 200, code, body)
+	require.Equal(t, "[b1 b2]", body)
+
+	code, body = get("localhost", "/items")
+	require.Equal(t, 404, code, body)
+	require.NotContains(t, body, "b1")
+
+	code, body = get("localhost", "/careless")
+	require.Equal(t, 200, code, body)
+	require.Equal(t, "[]", body, "the connection tenant B used carries nothing into the next request")
+
+	code, body = get("acme.localhost", "/items")
+	require.Equal(t, 200, code, body)
+	require.Equal(t, "[a1 a2 a3]", body)
+
+	code, body = get("acme.localhost", "/careless")
+	require.Equal(t, 200, code, body)
+	require.Equal(t, "[]", body, "a tenant in the context is not a tenant in the database session")
 }
