@@ -288,3 +288,34 @@ func exampleToken(a *App, id tenant.ID) string {
 	}
 	return string(raw)
 }
+
+// TestTokenWithTenantHeader: with a trusted X-Tenant header, a user of acme
+// naming globex with acme's valid token gets 403 and nothing of globex; the
+// same request without a token gets 401.
+func TestTokenWithTenantHeader(t *testing.T) {
+	a := openApp(t, Config{DB: allBackends[0].db(t), TenantHeader: "X-Tenant", TrustTenantHeader: true})
+	h := fromManyIPs(a.Handler())
+	acmeTok, _ := mintToken(t, a, "acme", demoScopes...)
+	globexT, globex := lookup(t, a, "globex")
+	before, err := a.AuditCount(globex, "cross_tenant_access_denied")
+	require.NoError(t, err)
+
+	for _, path := range []string{"/api/tenant", "/api/properties", "/api/invoices"} {
+		r := get(t, h, "http://localhost"+path, append(bearer(acmeTok), "X-Tenant", "globex")...)
+		require.Equal(t, http.StatusForbidden, r.Status, "%s: %s", path, r.Body)
+		require.Equal(t, "tenant_mismatch", r.errorCode(t))
+		require.NotContains(t, string(r.Body), "globex")
+		require.NotContains(t, string(r.Body), `"tenant_id":`+string(globexT.ID))
+
+		r = get(t, h, "http://localhost"+path, "X-Tenant", "globex")
+		require.Equal(t, http.StatusUnauthorized, r.Status, "%s: %s", path, r.Body)
+		require.Equal(t, "missing_token", r.errorCode(t))
+	}
+	after, err := a.AuditCount(globex, "cross_tenant_access_denied")
+	require.NoError(t, err)
+	require.Equal(t, before+3, after)
+
+	// acme's own header with acme's token works.
+	r := get(t, h, "http://localhost/api/tenant", append(bearer(acmeTok), "X-Tenant", "acme")...)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+}
