@@ -151,6 +151,9 @@ func (a *App) recordTokenUse(store *tokenscope.SQLStore, next http.Handler) http
 
 // auditCrossTenant writes one audit_logs row for the tenant that was asked
 // for (the context's tenant): its admins see who tried to reach their data.
+// The notes have the shape "token <id> of tenant <token tenant> presented
+// for tenant <requested tenant>: <method> <path>", which monitor.go
+// (tokenTenantFromNotes) reads back: keep it.
 func (a *App) auditCrossTenant(ctx context.Context, at tokenscope.Attempt) error {
 	notes := fmt.Sprintf("token %s of tenant %s presented for tenant %s: %s %s", at.TokenID, at.TokenTenant, at.RequestTenant, at.Method, at.Path)
 	return a.tx(ctx, func(tx *sql.Tx, tid int64) error {
