@@ -557,3 +557,15 @@ func short(s string) string {
 	}
 	return s
 }
+
+// ReadManifest reads only the header of a backup (compressed or not) and
+// returns its manifest, without row counts or checksums: enough to learn
+// which tenant, dialect and tables a file holds. It verifies nothing
+// beyond the header; Validate verifies the whole file.
+func ReadManifest(r io.Reader) (*Manifest, error) {
+	fr, err := newFileReader(r, 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	return fr.manifest(), nil
+}
