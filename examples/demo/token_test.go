@@ -195,6 +195,7 @@ func TestTokensRequired(t *testing.T) {
 				numericID(t, globexT), "cross_tenant_access_denied").Scan(&notes)
 		}))
 		require.Contains(t, notes, allTok.ID)
+		require.Equal(t, allTok.TenantID, tokenTenantFromNotes(notes), "the monitor reads the token's tenant back")
 		_, secret, _ := strings.Cut(all, "|")
 		require.NotContains(t, notes, secret)
 
