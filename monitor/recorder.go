@@ -1,7 +1,10 @@
 package monitor
 
 import (
+	"bufio"
 	"hash/maphash"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -311,8 +314,8 @@ func (s *series) recycleBlock(lb *latBlock, b uint32) bool {
 // in Untenanted. A response is a server error when its status is ≥ 500 or the
 // handler panicked (the panic is not recovered). Recording never fails, so
 // the Recorder never blocks a request. The ResponseWriter handed to next is
-// pooled and implements Unwrap and Flush; as net/http requires, next must not
-// use it after returning.
+// pooled and implements Unwrap, Flush, Hijack and ReadFrom; as net/http
+// requires, next must not use it after returning.
 func (r *Recorder) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		t, ok := tenant.FromContext(req.Context())
@@ -366,6 +369,24 @@ func (w *statusWriter) Flush() {
 		w.status = http.StatusOK
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hijacks the underlying connection when it supports it (for
+// handlers that assert http.Hijacker rather than use ResponseController).
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// ReadFrom copies r to the underlying writer, keeping its io.ReaderFrom
+// fast path (sendfile) when it has one.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return io.Copy(w.ResponseWriter, r)
 }
 
 // Unwrap returns the wrapped writer, for http.ResponseController.

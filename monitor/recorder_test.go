@@ -2,9 +2,11 @@ package monitor
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,4 +262,38 @@ func TestRecorderWriterUnwrapsAndFlushes(t *testing.T) {
 	require.Same(t, rr, inner)
 	require.True(t, rr.Flushed)
 	require.Equal(t, uint64(0), rec.Since("a", time.Now().Add(-time.Hour)).Errors, "a flushed response is a 200")
+}
+
+func TestRecorderWriterHijackAndReadFrom(t *testing.T) {
+	rec := NewRecorder(nil)
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			require.NoError(t, err)
+			_, _ = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"))
+			conn.Close()
+			return
+		}
+		n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("hello"))
+		require.NoError(t, err)
+		require.Equal(t, int64(5), n)
+	}))
+	mux := http.NewServeMux()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, withTenant(r, "a"))
+	}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/file")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "hello", string(b))
+	resp, err = http.Get(srv.URL + "/ws")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	// The hijacked response reaches the client before the handler returns.
+	require.Eventually(t, func() bool { return rec.Since("a", time.Now().Add(-time.Hour)).Requests == 2 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, rec.Since("a", time.Now().Add(-time.Hour)).Errors)
 }
