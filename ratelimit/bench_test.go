@@ -158,4 +158,14 @@ func BenchmarkMiddleware(b *testing.B) {
 		l := ratelimit.New(ratelimit.NewMemory(nil), plans, nil)
 		benchServe(b, l.Handler(bareHandler))
 	})
+	b.Run("guest", func(b *testing.B) {
+		set := ratelimit.DefaultPlanSet()
+		set.Guest = benchLimit
+		plans, err := ratelimit.NewPlans(set)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := ratelimit.New(ratelimit.NewMemory(nil), plans, &ratelimit.Options{KeyBy: ratelimit.ByClientIP})
+		benchServe(b, l.Handler(bareHandler))
+	})
 }
