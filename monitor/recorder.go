@@ -49,7 +49,8 @@ type RecorderOptions struct {
 // one with NewRecorder.
 type Recorder struct {
 	now     func() time.Time
-	mono    bool // Now was not injected: time requests on the monotonic clock
+	mono    bool      // Now was not injected: time requests on the monotonic clock
+	origin  time.Time // monotonic origin of every reading; never changes
 	base    atomic.Pointer[clockBase]
 	loc     *time.Location
 	align   int64
@@ -108,7 +109,8 @@ func NewRecorder(opts *RecorderOptions) *Recorder {
 	r := &Recorder{now: o.Now, loc: o.Location, max: int64(o.MaxTenants), seed: maphash.MakeSeed()}
 	r.mono = opts == nil || opts.Now == nil
 	r.created = r.now()
-	r.base.Store(&clockBase{mono: r.created, wall: r.created.UnixNano()})
+	r.origin = r.created
+	r.base.Store(&clockBase{wall: r.created.UnixNano()})
 	_, off := r.created.In(r.loc).Zone()
 	r.align = int64(((off % secondsPerHr) + secondsPerHr) % secondsPerHr)
 	r.pool.New = func() any { return new(statusWriter) }
@@ -150,11 +152,6 @@ func (r *Recorder) hourOfUnix(sec int64) uint32 {
 		return 0
 	}
 	return uint32(s/secondsPerHr) + 1
-}
-
-// hourStart is the inverse of hourOf.
-func (r *Recorder) hourStart(h uint32) time.Time {
-	return time.Unix(int64(h-1)*secondsPerHr-r.align, 0)
 }
 
 func blockOf(h uint32) uint32 { return (h-1)/blockHours + 1 }
@@ -200,45 +197,49 @@ func (r *Recorder) Record(id tenant.ID, end time.Time, d time.Duration, serverEr
 	r.record(id, end.UnixNano(), d, serverError)
 }
 
-// clockBase pairs a wall-clock reading with the same instant on the
-// monotonic clock, so a request needs only the cheaper monotonic reads.
+// clockBase maps monotonic readings to wall time: at monotonic offset at
+// (from the Recorder's origin) the wall clock read wall.
 type clockBase struct {
-	mono time.Time
-	wall int64 // mono's wall clock, Unix nanoseconds
+	at   time.Duration
+	wall int64 // Unix nanoseconds
 }
 
-// reading is an instant: Unix nanoseconds, and time since the base on the
-// monotonic clock (used only for differences).
+// reading is an instant: Unix nanoseconds for the hour slot, and the
+// monotonic offset from the Recorder's origin for durations. Offsets never
+// depend on the base, so a rebase between a request's start and end cannot
+// distort its duration.
 type reading struct {
 	wall  int64
 	since time.Duration
 }
 
 // clock reads the time for a request. With the default clock it costs one
-// monotonic read: wall time is the base plus the monotonic time elapsed, and
-// the base is re-synchronised by rebase when the wall clock is stepped.
+// monotonic read; wall time is derived from the base, which rebase
+// re-synchronises when the wall clock is stepped.
 func (r *Recorder) clock() reading {
 	if !r.mono {
 		t := r.now()
 		return reading{wall: t.UnixNano(), since: time.Duration(t.UnixNano())}
 	}
+	since := time.Since(r.origin)
 	b := r.base.Load()
-	d := time.Since(b.mono)
-	return reading{wall: b.wall + int64(d), since: d}
+	return reading{wall: b.wall + int64(since-b.at), since: since}
 }
 
-// rebase re-synchronises the monotonic base with the wall clock when they
-// drifted apart by more than a second (a stepped clock, a resumed VM). The
-// Recorder calls it on every read (Stats, Sweep), never on the request path.
+// rebase re-synchronises the base with the wall clock when the derived wall
+// time drifted from it by more than a second (a stepped clock, a resumed
+// VM). The Recorder calls it on every read (Stats, Sweep), never on the
+// request path.
 func (r *Recorder) rebase() {
 	if !r.mono {
 		return
 	}
-	b := r.base.Load()
 	now := time.Now()
-	est := b.wall + int64(now.Sub(b.mono))
+	since := now.Sub(r.origin)
+	b := r.base.Load()
+	est := b.wall + int64(since-b.at)
 	if diff := now.UnixNano() - est; diff > int64(time.Second) || diff < -int64(time.Second) {
-		r.base.Store(&clockBase{mono: now, wall: now.UnixNano()})
+		r.base.Store(&clockBase{at: since, wall: now.UnixNano()})
 	}
 }
 

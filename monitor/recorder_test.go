@@ -297,3 +297,21 @@ func TestRecorderWriterHijackAndReadFrom(t *testing.T) {
 	require.Eventually(t, func() bool { return rec.Since("a", time.Now().Add(-time.Hour)).Requests == 2 }, 5*time.Second, time.Millisecond)
 	require.Zero(t, rec.Since("a", time.Now().Add(-time.Hour)).Errors)
 }
+
+func TestRecorderDefaultClockMeasuresLatency(t *testing.T) {
+	rec := NewRecorder(nil) // the monotonic fast path
+	h := rec.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(25 * time.Millisecond) }))
+	before := time.Now()
+	h.ServeHTTP(httptest.NewRecorder(), withTenant(httptest.NewRequest("GET", "/", nil), "a"))
+	st := rec.Since("a", before)
+	require.Equal(t, uint64(1), st.Requests)
+	k := -1
+	for i, c := range st.Latency.Counts {
+		if c == 1 {
+			k = i
+		}
+	}
+	require.GreaterOrEqual(t, k, bucketOf(25*time.Millisecond), "a 25 ms request is not faster than 25 ms")
+	require.Less(t, k, SlowBucket, "nor slower than 2 s")
+	require.WithinDuration(t, time.Now(), st.LastActivity, 2*time.Second, "wall time derived from the monotonic clock")
+}
