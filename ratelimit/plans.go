@@ -48,6 +48,7 @@ type planEntry struct {
 	lim    Limit
 	policy string // RateLimit-Policy item, e.g. "basic";q=100;w=60
 	quota  string // X-RateLimit-Limit value, e.g. 100
+	plan   string // the plan name the entry is found by
 	name   string // the Limit's name as an sf-string, e.g. "basic"
 
 	// Header values shared by every response of this plan (capacity 1,
@@ -58,9 +59,13 @@ type planEntry struct {
 
 type planTable struct {
 	plans   map[string]*planEntry
+	small   []*planEntry // the plans when few: a scan beats hashing the name
 	guest   *planEntry
 	unknown *planEntry
 }
+
+// smallPlans is the most plans looked up by scanning.
+const smallPlans = 8
 
 // NewPlans returns a plan table holding set, or an error naming the first
 // invalid Limit.
@@ -92,6 +97,11 @@ func buildPlans(set PlanSet) (*planTable, error) {
 			return nil, err
 		}
 	}
+	if len(t.plans) <= smallPlans {
+		for _, name := range sortedKeys(set.Plans) {
+			t.small = append(t.small, t.plans[name])
+		}
+	}
 	if t.guest, err = newPlanEntry("guest", set.Guest); err != nil {
 		return nil, err
 	}
@@ -110,7 +120,9 @@ func newPlanEntry(plan string, l Limit) (*planEntry, error) {
 	if err := l.Validate(); err != nil {
 		return nil, fmt.Errorf("ratelimit: plan %q: %w", plan, err)
 	}
-	return entryFor(l), nil
+	e := entryFor(l)
+	e.plan = plan
+	return e, nil
 }
 
 // entryFor computes the header values of l.
@@ -137,6 +149,14 @@ func (p *Plans) table() *planTable {
 }
 
 func (t *planTable) lookup(plan string) *planEntry {
+	if len(t.plans) <= smallPlans {
+		for _, e := range t.small {
+			if e.plan == plan {
+				return e
+			}
+		}
+		return t.unknown
+	}
 	if e, ok := t.plans[plan]; ok {
 		return e
 	}
