@@ -59,6 +59,20 @@
 // can key rate limits by token or record usage per token. Options.ErrorHandler
 // replaces the JSON refusal; WriteError is the default.
 //
+// With package ratelimit, the order of the demo is: a guest limiter keyed by
+// client IP that charges only 401 and 403 responses in front of the
+// Checker (so token guessing is throttled per address), and the plan
+// limiter behind it, where the tenant is authenticated. To give each token
+// its own limit there, key by the verified token's ID rather than by the
+// credential:
+//
+//	ratelimit.Options{Key: func(r *http.Request) string {
+//		if t, ok := tokenscope.FromContext(r.Context()); ok {
+//			return "apitoken:" + t.ID
+//		}
+//		return ""
+//	}}
+//
 // # The token never overrides the URL
 //
 // When a host or path names the tenant, the token cannot pick another one:
