@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -163,11 +164,11 @@ func TestWebhookNotifier(t *testing.T) {
 	var bodies []Alert
 	var auth []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, http.MethodPost, r.Method)
-		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
+		assert.Equal(t, http.MethodPost, r.Method)
+		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		var a Alert
 		b, _ := io.ReadAll(r.Body)
-		require.NoError(t, json.Unmarshal(b, &a))
+		assert.NoError(t, json.Unmarshal(b, &a))
 		mu.Lock()
 		bodies = append(bodies, a)
 		auth = append(auth, r.Header.Get("Authorization"))

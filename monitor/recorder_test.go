@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tenantkit/tenantkit/tenant"
 )
@@ -269,14 +270,14 @@ func TestRecorderWriterHijackAndReadFrom(t *testing.T) {
 	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ws" {
 			conn, _, err := w.(http.Hijacker).Hijack()
-			require.NoError(t, err)
+			assert.NoError(t, err)
 			_, _ = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"))
 			conn.Close()
 			return
 		}
 		n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("hello"))
-		require.NoError(t, err)
-		require.Equal(t, int64(5), n)
+		assert.NoError(t, err)
+		assert.Equal(t, int64(5), n)
 	}))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
