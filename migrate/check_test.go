@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -229,4 +230,36 @@ func TestCheckPlanNeedsBtree(t *testing.T) {
 	require.Contains(t, find(t, rep, migrate.MissingTenant, "audit_logs", "").Plan, "one sequential pass")
 	require.Contains(t, find(t, rep, migrate.NullTenant, "audit_logs", "").Plan, "one sequential pass")
 	require.Contains(t, find(t, rep, migrate.MissingTenant, "properties", "").Plan, "skip scan")
+}
+
+// The skip scan and the NULL probe really are index plans on PostgreSQL:
+// EXPLAIN the SQL a check reports and look for a sequential scan.
+func TestCheckPlansUseIndex(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	exec(t, db,
+		`CREATE TABLE organizations (id bigint PRIMARY KEY)`,
+		`INSERT INTO organizations SELECT g FROM generate_series(1, 20) g`,
+		`CREATE TABLE readings (id bigint PRIMARY KEY, tenant_id bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+		`INSERT INTO readings (id, tenant_id) SELECT g, (g % 20) + 1 FROM generate_series(1, 50000) g`,
+		`CREATE INDEX readings_tenant_created_idx ON readings (tenant_id, created_at)`,
+		`ANALYZE readings`, `ANALYZE organizations`)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	require.True(t, rep.OK())
+	for _, k := range []migrate.Kind{migrate.NullTenant, migrate.MissingTenant} {
+		r := find(t, rep, k, "readings", "")
+		var plan []string
+		rows, err := db.QueryContext(t.Context(), "EXPLAIN "+r.SQL)
+		require.NoError(t, err)
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan = append(plan, line)
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		require.NotContains(t, text, "Seq Scan on readings", "%s:\n%s", k, text)
+		require.Contains(t, text, "readings_tenant_created_idx", "%s:\n%s", k, text)
+	}
 }
