@@ -282,6 +282,7 @@ func (rs *restorer) insertAll() error {
 			if err := rs.root(t, rec.values); err != nil {
 				return err
 			}
+			rs.rows++
 			continue
 		}
 		if b == nil || b.t != t {
@@ -304,7 +305,11 @@ func (rs *restorer) insertAll() error {
 			}
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	rs.progress("insert", "", 0)
+	return nil
 }
 
 // rewrite replaces the file's tenant with the target tenant in every

@@ -325,6 +325,8 @@ func (v *validator) run() error {
 		ti := slices.Index(p.tables, rec.table)
 		if rec.fixup {
 			ti = len(p.tables)
+		} else if rec.row == 1 && v.o.Progress != nil {
+			v.o.Progress(Progress{Phase: "validate", Table: rec.table.m.Name, Rows: rows})
 		}
 		if err := v.sealUpTo(ti); err != nil {
 			return err
@@ -346,6 +348,9 @@ func (v *validator) run() error {
 				return err
 			}
 		}
+	}
+	if v.o.Progress != nil {
+		v.o.Progress(Progress{Phase: "validate", Rows: rows})
 	}
 	if err := v.sealUpTo(len(p.tables)); err != nil {
 		return err

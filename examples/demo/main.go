@@ -37,9 +37,9 @@ func commands() []command {
 		tokenCommand(),   // tokenscope: issue and revoke API tokens
 		checkCommand(),   // migrate: tenant integrity checks
 		migrateCommand(), // migrate: run migrations with pre/post checks
-		// backupCommand(),  // backup: export one tenant
-		// restoreCommand(), // backup: validate and restore one tenant
-		healthCommand(), // monitor: tenant health scores
+		backupCommand(),  // backup: export one tenant
+		restoreCommand(), // backup: validate and restore one tenant
+		healthCommand(),  // monitor: tenant health scores
 	}
 }
 
