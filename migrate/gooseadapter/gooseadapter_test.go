@@ -200,3 +200,47 @@ func TestNewProviderNeedsDialect(t *testing.T) {
 	_, err = gooseadapter.NewProvider(db, fstest.MapFS{}, &gooseadapter.Options{Dialect: sqldialect.Dialect(99)})
 	require.Error(t, err)
 }
+
+func TestProviderMethods(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	ctx := t.Context()
+	for _, s := range existing {
+		_, err := db.ExecContext(ctx, s)
+		require.NoError(t, err)
+	}
+	fsys := migrations(sqldialect.SQLite)
+	fsys["00003_note.sql"] = &fstest.MapFile{Data: []byte("-- +goose Up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- +goose Down\nDROP TABLE notes;\n")}
+	p, err := gooseadapter.NewProvider(db, fsys, nil, goose.WithDisableGlobalRegistry(true))
+	require.NoError(t, err)
+	require.Len(t, p.ListSources(), 3)
+	require.NotNil(t, p.Goose())
+	pending, err := p.HasPending(ctx)
+	require.NoError(t, err)
+	require.True(t, pending)
+
+	res, err := p.UpTo(ctx, 1)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	// Version 2 fails its checks: typed, reported, not recorded.
+	_, err = p.ApplyVersion(ctx, 2, true)
+	require.ErrorIs(t, err, migrate.ErrViolation)
+	reps := p.Reports()
+	require.Len(t, reps, 1)
+	require.EqualValues(t, 2, reps[0].Version)
+	require.Equal(t, "up", reps[0].Direction)
+	require.Equal(t, migrate.OutcomeRolledBack, reps[0].Report.Outcome)
+
+	st, err := p.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, 3)
+	require.Equal(t, goose.StateApplied, st[0].State)
+	require.Equal(t, goose.StatePending, st[1].State)
+
+	res, err = p.DownTo(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	v, err := p.GetDBVersion(ctx)
+	require.NoError(t, err)
+	require.Zero(t, v)
+	require.NoError(t, p.Close())
+}
