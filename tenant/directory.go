@@ -66,7 +66,6 @@ type Cache struct {
 	mu      sync.RWMutex
 	entries map[string]*cacheEntry
 	calls   map[string]*cacheCall
-	gen     map[string]uint64 // bumped by Invalidate while a lookup is in flight
 }
 
 var _ Directory = (*Cache)(nil)
@@ -78,9 +77,10 @@ type cacheEntry struct {
 }
 
 type cacheCall struct {
-	done chan struct{}
-	t    *Tenant
-	err  error
+	done  chan struct{}
+	t     *Tenant
+	err   error
+	stale bool // set by Invalidate (under Cache.mu): answer its callers, cache nothing
 }
 
 // NewCache returns a Cache in front of d. A nil opts means defaults.
@@ -96,7 +96,6 @@ func NewCache(d Directory, opts *CacheOptions) *Cache {
 		d: d, ttl: o.TTL, negTTL: o.NegativeTTL, max: o.MaxEntries, now: o.Now,
 		entries: make(map[string]*cacheEntry),
 		calls:   make(map[string]*cacheCall),
-		gen:     make(map[string]uint64),
 	}
 	if c.ttl <= 0 {
 		c.ttl = 30 * time.Second
@@ -158,20 +157,19 @@ func (c *Cache) lookup(ctx context.Context, key string) (*Tenant, error) {
 		}
 		call := &cacheCall{done: make(chan struct{})}
 		c.calls[key] = call
-		gen := c.gen[key]
 		c.mu.Unlock()
 
-		c.fill(ctx, key, call, gen)
+		c.fill(ctx, key, call)
 		return call.t, call.err
 	}
 }
 
 // fill runs the one lookup for key and publishes its result.
-func (c *Cache) fill(ctx context.Context, key string, call *cacheCall, gen uint64) {
+func (c *Cache) fill(ctx context.Context, key string, call *cacheCall) {
 	defer func() {
 		if p := recover(); p != nil {
 			call.err = errors.New("tenant: directory lookup panicked")
-			c.finish(key, call, gen, false)
+			c.finish(key, call, false)
 			panic(p)
 		}
 	}()
@@ -187,13 +185,15 @@ func (c *Cache) fill(ctx context.Context, key string, call *cacheCall, gen uint6
 		store = c.negTTL > 0
 	}
 	call.err = err
-	c.finish(key, call, gen, store)
+	c.finish(key, call, store)
 }
 
-func (c *Cache) finish(key string, call *cacheCall, gen uint64, store bool) {
+func (c *Cache) finish(key string, call *cacheCall, store bool) {
 	c.mu.Lock()
-	delete(c.calls, key)
-	if store && c.gen[key] == gen {
+	if c.calls[key] == call { // Invalidate may have detached it already
+		delete(c.calls, key)
+	}
+	if store && !call.stale {
 		ttl := c.ttl
 		if call.t == nil {
 			ttl = c.negTTL
@@ -202,9 +202,6 @@ func (c *Cache) finish(key string, call *cacheCall, gen uint64, store bool) {
 			c.evictLocked()
 		}
 		c.entries[key] = &cacheEntry{t: call.t, err: call.err, expires: c.now().Add(ttl)}
-	}
-	if _, busy := c.calls[key]; !busy {
-		delete(c.gen, key)
 	}
 	c.mu.Unlock()
 	close(call.done)
@@ -237,12 +234,15 @@ func (c *Cache) evictLocked() {
 }
 
 // Invalidate forgets key, so the next Lookup asks the directory. A lookup
-// already in flight for key still answers its callers but is not cached.
+// already in flight for key still answers the callers that were waiting for
+// it before Invalidate, but is not cached, and Lookups that start after
+// Invalidate do not join it: they ask the directory again.
 func (c *Cache) Invalidate(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
-	if _, busy := c.calls[key]; busy {
-		c.gen[key]++
+	if call, busy := c.calls[key]; busy {
+		call.stale = true
+		delete(c.calls, key)
 	}
 	c.mu.Unlock()
 }

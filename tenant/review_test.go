@@ -1,0 +1,70 @@
+package tenant
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A Lookup that starts after Invalidate must ask the directory, even while a
+// lookup that started before Invalidate is still in flight: that one may
+// carry the tenant as it was before the change Invalidate announces.
+func TestCacheLookupAfterInvalidateDoesNotJoinStaleLookup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu    sync.Mutex
+			cur   = acme
+			calls atomic.Int64
+			gate  = make(chan struct{})
+		)
+		d := DirectoryFunc(func(ctx context.Context, key string) (Tenant, error) {
+			mu.Lock()
+			snap := cur
+			mu.Unlock()
+			if calls.Add(1) == 1 { // the first lookup is slow and reads before the change
+				<-gate
+			}
+			return snap, nil
+		})
+		c := NewCache(d, nil)
+
+		first := make(chan Tenant)
+		go func() {
+			got, err := c.Lookup(t.Context(), "acme")
+			if err != nil {
+				t.Errorf("first lookup: %v", err)
+			}
+			first <- got
+		}()
+		synctest.Wait() // the first lookup is in flight with the old state
+
+		mu.Lock()
+		cur.Status = StatusSuspended
+		mu.Unlock()
+		c.Invalidate("acme")
+
+		second := make(chan Tenant)
+		go func() {
+			got, err := c.Lookup(t.Context(), "acme")
+			if err != nil {
+				t.Errorf("second lookup: %v", err)
+			}
+			second <- got
+		}()
+		synctest.Wait()
+		close(gate)
+		require.Equal(t, StatusActive, (<-first).Status, "a lookup started before Invalidate answers its callers")
+		require.Equal(t, StatusSuspended, (<-second).Status, "a lookup started after Invalidate sees the directory after it")
+
+		// The stale answer, finishing last, did not overwrite the fresh one.
+		got, err := c.Lookup(t.Context(), "acme")
+		require.NoError(t, err)
+		require.Equal(t, StatusSuspended, got.Status)
+		require.Equal(t, int64(2), calls.Load())
+	})
+}
+
