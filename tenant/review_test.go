@@ -67,4 +67,3 @@ func TestCacheLookupAfterInvalidateDoesNotJoinStaleLookup(t *testing.T) {
 		require.Equal(t, int64(2), calls.Load())
 	})
 }
-
