@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -265,4 +266,41 @@ func TestRunRestoresSession(t *testing.T) {
 			require.Equal(t, before, after)
 		})
 	}
+}
+
+// The JSON field names are API: scripts read them.
+func TestReportJSONFields(t *testing.T) {
+	db, _ := setup(t, openers()["sqlite"], cleanRows, preExisting)
+	rep, err := migrate.Run(t.Context(), db, migrate.SQL(`INSERT INTO meters (id, tenant_id, property_id) VALUES (13, 'acme', 2)`), nil)
+	require.Error(t, err)
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"dialect", "schema", "outcome", "started_at", "duration_ns", "results", "pre", "statements", "ok", "violations"} {
+		require.Contains(t, m, k)
+	}
+	var stmts []map[string]any
+	require.NoError(t, json.Unmarshal(m["statements"], &stmts))
+	require.Equal(t, "rolled_back", stmts[0]["state"])
+	for _, k := range []string{"sql", "duration_ns", "implicit_commit", "state"} {
+		require.Contains(t, stmts[0], k)
+	}
+	var results []map[string]any
+	require.NoError(t, json.Unmarshal(m["results"], &results))
+	var statuses []string
+	for _, r := range results {
+		statuses = append(statuses, r["status"].(string))
+		if r["status"] == "new" {
+			require.Equal(t, []any{[]any{"13"}}, r["new_samples"])
+		}
+	}
+	require.Contains(t, statuses, "new")
+	require.Contains(t, statuses, "pre_existing")
+	require.Contains(t, statuses, "clean")
+
+	// An empty report still encodes lists, never null.
+	b, err = json.Marshal(&migrate.Report{})
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"results":[]`)
 }
