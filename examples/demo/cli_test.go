@@ -195,3 +195,51 @@ func TestRefusesForeignDatabase(t *testing.T) {
 	_, err = Open(t.Context(), Config{DB: src.Display})
 	require.ErrorContains(t, err, "not a tenantkit demo database")
 }
+
+// TestInterruptedSeedStartsOver: tables without the seeded marker (a seed
+// that died part-way on MySQL, whose DDL is not transactional) are dropped
+// and seeded again.
+func TestInterruptedSeedStartsOver(t *testing.T) {
+	for _, b := range []backend{allBackends[0], allBackends[2]} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db := b.db(t)
+			src, err := parseDataSource(db)
+			require.NoError(t, err)
+			pool, err := openPool(t.Context(), src)
+			require.NoError(t, err)
+			defer pool.Close()
+			require.NoError(t, createTables(t.Context(), pool, src.Dialect))
+			_, err = pool.ExecContext(t.Context(), "INSERT INTO organizations (id, slug, name, plan, status, storage_quota_bytes, storage_used_bytes, api_calls_per_day, max_users, created_at) VALUES (1, 'half', 'Half', 'basic', 'active', 1, 0, 1, 1, ?)", time.Now().UTC())
+			require.NoError(t, err)
+			a := openApp(t, Config{DB: db})
+			require.False(t, a.Reused)
+			require.Equal(t, 4, a.Seeded.Organizations)
+			_, err = a.Directory.Lookup(t.Context(), "half")
+			require.Error(t, err, "the half-seeded row is gone")
+		})
+	}
+}
+
+// TestResetDropsTokens: seed --reset reuses organization IDs, so tokens
+// issued before it must stop working.
+func TestResetDropsTokens(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "reset.db")
+	code, _, errOut := runCLI(t, t.Context(), "seed", "--db", db, "--size", "small")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := runCLI(t, t.Context(), "token", "create", "--db", db, "--tenant", "acme", "--scopes", strings.Join(demoScopes, ","))
+	require.Equal(t, 0, code, errOut)
+	old := strings.TrimSpace(out)
+
+	a := openApp(t, Config{DB: db})
+	r := get(t, a.Handler(), "http://acme.localhost/api/tenant", "Authorization", "Bearer "+old)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.NoError(t, a.Close())
+
+	code, _, errOut = runCLI(t, t.Context(), "seed", "--db", db, "--size", "small", "--reset")
+	require.Equal(t, 0, code, errOut)
+	b := openApp(t, Config{DB: db})
+	r = get(t, b.Handler(), "http://acme.localhost/api/tenant", "Authorization", "Bearer "+old)
+	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+}

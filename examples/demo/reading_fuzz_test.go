@@ -37,3 +37,33 @@ func FuzzDecodeReading(f *testing.F) {
 		require.Equal(t, time.UTC, in.ReadAt.Location())
 	})
 }
+
+// FuzzListQuery: any query string either fails page/date parsing with an
+// error or yields a page within bounds and UTC times.
+func FuzzListQuery(f *testing.F) {
+	for _, s := range []string{
+		"page=2&per_page=10", "page=0", "per_page=101", "page=-1", "page=1e3", "page=99999999999999999999",
+		"from=2026-01-02", "from=2026-01-02T03:04:05Z&to=2026-02-01", "to=2026-13-45", "from=%00", "from=2026-01-02T03:04:05-25:00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		r, err := http.NewRequest(http.MethodGet, "http://acme.localhost/api/properties", nil)
+		require.NoError(t, err)
+		r.URL.RawQuery = rawQuery
+		if pg, err := parsePage(r); err == nil {
+			require.GreaterOrEqual(t, pg.Page, 1)
+			require.True(t, pg.PerPage >= 1 && pg.PerPage <= maxPerPage)
+			require.GreaterOrEqual(t, pg.offset(), 0)
+		}
+		for _, name := range []string{"from", "to"} {
+			if v := r.URL.Query().Get(name); v != "" {
+				if tm, err := parseTime(name, v); err == nil {
+					require.Equal(t, time.UTC, tm.Location())
+				} else {
+					require.Contains(t, err.Error(), name)
+				}
+			}
+		}
+	})
+}

@@ -349,10 +349,12 @@ func execAll(ctx context.Context, x execer, stmts []string) error {
 	return nil
 }
 
-// dropSchema drops every demo table that exists, children first.
+// dropSchema drops every demo table that exists, children first, and the
+// API tokens: a reseed reuses organization IDs, and a token must never
+// outlive the tenant it was issued to.
 func dropSchema(ctx context.Context, db *sql.DB, d sqldialect.Dialect) error {
 	tables := schemaTables()
-	names := []string{metaTable}
+	names := []string{metaTable, "api_tokens"}
 	for i := len(tables) - 1; i >= 0; i-- {
 		names = append(names, tables[i].Name)
 	}
