@@ -203,10 +203,23 @@ func Run(ctx context.Context, db *sql.DB, step Step, opts *Options) (*Report, er
 		return rep, err
 	}
 
+	// A panicking step must not hand the pooled connection back inside an
+	// open transaction.
+	defer func() {
+		if p := recover(); p != nil {
+			_, _ = conn.ExecContext(bg, "ROLLBACK")
+			panic(p)
+		}
+	}()
 	if d != sqldialect.MySQL {
 		if err := beginLocal(ctx, conn, d, &o); err != nil {
 			_, _ = conn.ExecContext(bg, "ROLLBACK")
-			return nil, err
+			rep.Outcome = OutcomeFailed
+			var se *StepError
+			if errors.As(err, &se) {
+				se.Report = rep
+			}
+			return rep, err
 		}
 	}
 	pre, schema, warnings, err := runChecks(ctx, conn, &o)

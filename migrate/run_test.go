@@ -185,6 +185,8 @@ func TestRunLockTimeout(t *testing.T) {
 			require.NotErrorIs(t, err, migrate.ErrViolation)
 			var se *migrate.StepError
 			require.True(t, errors.As(err, &se))
+			require.NotNil(t, se.Report)
+			require.NotEqual(t, migrate.OutcomeApplied, se.Report.Outcome)
 			require.Less(t, time.Since(start), 10*time.Second)
 		})
 	}
@@ -303,4 +305,28 @@ func TestReportJSONFields(t *testing.T) {
 	b, err = json.Marshal(&migrate.Report{})
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"results":[]`)
+}
+
+// A panicking step rolls back and leaves the pooled connection usable.
+func TestRunStepPanics(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, _ := setup(t, open, cleanRows)
+			db.SetMaxOpenConns(1)
+			require.Panics(t, func() {
+				_, _ = migrate.Run(t.Context(), db, func(ctx context.Context, tx *migrate.Tx) error {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO audit_logs (id, tenant_id) VALUES (90, 'acme')`); err != nil {
+						return err
+					}
+					panic("boom")
+				}, nil)
+			})
+			require.Equal(t, 0, count(t, db, `SELECT COUNT(*) FROM audit_logs WHERE id = 90`))
+			// The same (only) connection is not stuck in a transaction.
+			exec(t, db, `INSERT INTO audit_logs (id, tenant_id) VALUES (91, 'acme')`)
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			require.True(t, rep.OK())
+		})
+	}
 }
