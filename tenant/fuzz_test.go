@@ -14,7 +14,7 @@ func FuzzSubdomainHost(f *testing.F) {
 		"127.0.0.1", "127.0.0.1:80", "acme.localhost.evil.com", "", ".localhost", "-a.localhost",
 		"acme.localhost.", "acme.localhost:", "acme.localhost:99999", "a_b.localhost", "acme.app.example.com",
 		"xn--bcher-kva.example.com", "acme.localhost\x00", "acme.LOCALHOST\u212a", strings.Repeat("a", 300) + ".localhost",
-		"%61.localhost", "acme..localhost", "1.2.3.4.localhost",
+		"%61.localhost", "acme..localhost", "1.2.3.4.localhost", "app.example.com", "APP.example.com.:443",
 	} {
 		f.Add(s)
 	}
@@ -43,6 +43,9 @@ func FuzzSubdomainHost(f *testing.F) {
 		for _, base := range res.bases {
 			if h == key+"."+base {
 				ok = true
+			}
+			if h == base {
+				t.Fatalf("parse(%q) = %q: a base domain itself answered", host, key)
 			}
 		}
 		if !ok {

@@ -196,7 +196,8 @@ type subdomain struct {
 // The host is r.Host. The port is ignored, matching is case-insensitive and
 // the key is lower-cased; one trailing dot (the absolute form of a name) is
 // accepted. IP addresses (including bracketed IPv6 literals) never answer,
-// nor does a base domain itself, a host deeper than one label below a base
+// nor does a base domain itself (even one that is a single label below
+// another base), a host deeper than one label below a base
 // ("a.b.localhost"), or a host that only starts with a base
 // ("acme.localhost.evil.com"): these return ErrNoCandidate. A single label
 // below a base that is not a valid DNS label ("-x", "a_b", empty) returns
@@ -234,6 +235,9 @@ func (s *subdomain) parse(host string) (string, error) {
 		return "", errNoHost
 	}
 	for _, base := range s.bases {
+		if len(host) == len(base) && asciiEqualFold(host, base) {
+			return "", errNoHost // a base domain itself, even one below another base
+		}
 		if len(host) <= len(base) || !asciiEqualFold(host[len(host)-len(base):], base) ||
 			host[len(host)-len(base)-1] != '.' {
 			continue

@@ -67,3 +67,20 @@ func TestCacheLookupAfterInvalidateDoesNotJoinStaleLookup(t *testing.T) {
 		require.Equal(t, int64(2), calls.Load())
 	})
 }
+
+// A configured base domain never answers, even when it is one label below
+// another, shorter base: "eu.example.com" is where the regional site lives,
+// not the tenant "eu".
+func TestSubdomainNestedBaseIsNotATenant(t *testing.T) {
+	res := Subdomain("example.com", "eu.example.com")
+	for _, host := range []string{"eu.example.com", "EU.Example.com:8443", "eu.example.com."} {
+		c, err := res.Resolve(hostRequest(host))
+		requireOutcome(t, noAnswer, c, err)
+	}
+	c, err := res.Resolve(hostRequest("acme.eu.example.com"))
+	require.NoError(t, err)
+	require.Equal(t, "acme", c.Key)
+	c, err = res.Resolve(hostRequest("eu2.example.com"))
+	require.NoError(t, err)
+	require.Equal(t, "eu2", c.Key)
+}
