@@ -270,3 +270,31 @@ func TestIndexMethodAndValidity(t *testing.T) {
 	}
 	require.True(t, invalid)
 }
+
+// SQLite lets a foreign key name only its parent table; it then references
+// the parent's primary key.
+func TestSQLiteImplicitParentKey(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	for _, s := range []string{
+		`CREATE TABLE organizations (id TEXT PRIMARY KEY)`,
+		`CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID`,
+		`CREATE TABLE things (id INTEGER PRIMARY KEY, tenant_id TEXT REFERENCES organizations, pa INTEGER, pb INTEGER,
+			FOREIGN KEY (pa, pb) REFERENCES pairs)`,
+	} {
+		_, err := db.ExecContext(t.Context(), s)
+		require.NoError(t, err)
+	}
+	c, err := catalog.Load(t.Context(), db, sqldialect.SQLite, nil)
+	require.NoError(t, err)
+	var refs [][]string
+	for _, fk := range c.Table("things").ForeignKeys {
+		refs = append(refs, fk.RefColumns)
+	}
+	require.ElementsMatch(t, [][]string{{"id"}, {"a", "b"}}, refs)
+	// A WITHOUT ROWID table's INTEGER key is not an identity column.
+	a, _ := c.Table("pairs").Column("a")
+	require.False(t, a.Identity)
+	require.True(t, c.Table("pairs").IndexLedBy("a", "b").Primary)
+	id, _ := c.Table("things").Column("id")
+	require.True(t, id.Identity)
+}
