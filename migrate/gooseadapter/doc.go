@@ -27,6 +27,11 @@
 // "partially applied". Fix the data, then either re-run the migration (if
 // it is idempotent) or record the version by hand.
 //
+// On PostgreSQL the post-checks SET LOCAL row_security = off in goose's
+// transaction, as migrate.Check does: migrate as a role that bypasses
+// row-level security, or the checks fail loudly rather than check a
+// filtered view.
+//
 // Lock and statement timeouts inside goose's transaction are goose's and
 // the connection's: set them in the DSN (for pgx, options=-c lock_timeout=5s)
 // or at the top of the migration (SET LOCAL lock_timeout = '5s'). Reports of
