@@ -167,6 +167,10 @@ func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, *url.URL, err
 }
 
 func classifyResolveErr(err error) *Error {
+	var te *Error
+	if errors.As(err, &te) { // a custom resolver chose the answer, whatever its cause
+		return te
+	}
 	var ce *ConflictError
 	switch {
 	case errors.Is(err, ErrNoCandidate):
@@ -178,10 +182,6 @@ func classifyResolveErr(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: CodeTenantConflict, Message: "conflicting tenants in request", Err: err}
 	case errors.Is(err, ErrInvalidKey):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidTenant, Message: "invalid tenant key", Err: err}
-	}
-	var te *Error
-	if errors.As(err, &te) {
-		return te
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeResolverFailed, Message: "tenant resolution failed", Err: err}
 }

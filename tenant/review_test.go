@@ -2,6 +2,8 @@ package tenant
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,4 +85,25 @@ func TestSubdomainNestedBaseIsNotATenant(t *testing.T) {
 	c, err = res.Resolve(hostRequest("eu2.example.com"))
 	require.NoError(t, err)
 	require.Equal(t, "eu2", c.Key)
+}
+
+// A custom resolver's *Error chooses the answer even when its cause is one of
+// the package's sentinels: a resolver that says "log in first" (401) because
+// it has no principal yet must not be turned into a 404.
+func TestMiddlewareCustomErrorWrappingSentinelKeepsItsStatus(t *testing.T) {
+	for _, cause := range []error{ErrNoCandidate, ErrInvalidKey, &ConflictError{}} {
+		res := ResolverFunc(func(*http.Request) (Candidate, error) {
+			return Candidate{}, &Error{Status: http.StatusUnauthorized, Code: "login_required", Message: "log in first", Err: cause}
+		})
+		m, _ := newTestMiddleware(t, res, nil)
+		rec := serve(m.Handler(echo), "localhost", "/", nil)
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "cause %v", cause)
+		require.JSONEq(t, `{"error":"login_required","message":"log in first"}`, rec.Body.String())
+
+		_, _, err := m.Resolve(httptest.NewRequest(http.MethodGet, "/", nil))
+		var te *Error
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, http.StatusUnauthorized, te.Status)
+		require.ErrorIs(t, err, cause)
+	}
 }
