@@ -342,7 +342,9 @@ type pathPrefix struct {
 // returns ErrInvalidKey.
 //
 // A missing trailing slash is added to prefix. PathPrefix panics if prefix
-// does not start with '/' or is just "/".
+// does not start with '/', is just "/", or has a segment that is empty, "."
+// or "..", or holds characters outside the key alphabet (such as '%', '?'
+// or '#'): such a prefix cannot be matched literally against a decoded path.
 func PathPrefix(prefix string) Resolver {
 	if !strings.HasPrefix(prefix, "/") || strings.Trim(prefix, "/") == "" {
 		panic(fmt.Sprintf("tenant: PathPrefix: prefix %q must start with '/' and name at least one segment", prefix))
@@ -350,7 +352,13 @@ func PathPrefix(prefix string) Resolver {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &pathPrefix{prefix: prefix, segs: strings.Split(strings.Trim(prefix, "/"), "/")}
+	segs := strings.Split(prefix[1:len(prefix)-1], "/")
+	for _, seg := range segs {
+		if !validKey(seg) {
+			panic(fmt.Sprintf("tenant: PathPrefix: prefix %q has an invalid segment %q", prefix, seg))
+		}
+	}
+	return &pathPrefix{prefix: prefix, segs: segs}
 }
 
 func (p *pathPrefix) Resolve(r *http.Request) (Candidate, error) {

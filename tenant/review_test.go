@@ -107,3 +107,16 @@ func TestMiddlewareCustomErrorWrappingSentinelKeepsItsStatus(t *testing.T) {
 		require.ErrorIs(t, err, cause)
 	}
 }
+
+// A prefix whose segments cannot match a decoded path segment literally
+// (empty, dot segments, escapes, query or fragment characters) is a
+// configuration error: accepted, it made "/t/../" serve "/t/../acme" and
+// "/t//" answer 500 to every tenant path.
+func TestPathPrefixRejectsUnmatchablePrefixes(t *testing.T) {
+	for _, p := range []string{"/t//", "//t/", "/t/./", "/t/../", "/a/%74/", "/t?x/", "/t#x/", "/t x/"} {
+		require.Panics(t, func() { PathPrefix(p) }, p)
+	}
+	for _, p := range []string{"/t/", "/t", "/tenants/v1/", "/api_v1/~org/"} {
+		require.NotPanics(t, func() { PathPrefix(p) }, p)
+	}
+}
