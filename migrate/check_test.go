@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -303,4 +304,23 @@ func TestCheckPlansUseIndexMySQL(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Contains(t, text, "Using index for group-by", text)
+}
+
+// More unknown tenants than the indexed plan lists: it falls back to one
+// anti-join pass and still counts every row.
+func TestCheckManyMissingTenants(t *testing.T) {
+	db, _ := setup(t, openers()["sqlite"], cleanRows)
+	var stmts []string
+	for i := range 250 {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO properties (id, tenant_id) VALUES (%d, 'ghost%03d'), (%d, 'ghost%03d')`, 1000+2*i, i, 1001+2*i, i))
+	}
+	bypass(t, db, sqldialect.SQLite, stmts...)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	r := find(t, rep, migrate.MissingTenant, "properties", "")
+	require.EqualValues(t, 500, r.Count)
+	require.Equal(t, [][]string{{"1000"}, {"1001"}, {"1002"}, {"1003"}, {"1004"}}, r.Samples)
+	require.Equal(t, []string{"ghost000", "ghost001", "ghost002"}, r.TenantIDs[:3])
+	require.Contains(t, r.SQL, "NOT EXISTS")
+	require.Len(t, strings.Split(r.SQL, ";\n"), 2)
 }
