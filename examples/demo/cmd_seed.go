@@ -17,7 +17,7 @@ transaction. It refuses a database that is already seeded unless --reset is give
 which drops the demo's tables (and only those) first.
 
 Sizes: small (4 organizations, ~3k meter readings; for tests), medium (24
-organizations, ~200k readings over 12 months; the default), large (60
+organizations, ~250k readings over 12 months; the default), large (60
 organizations, ~1M readings).`)
 	db := fs.String("db", defaultDB, "database: a SQLite file path, postgres://user@host:port/db or mysql://user:pass@host:port/db")
 	size := fs.String("size", "medium", "small, medium or large")

@@ -43,7 +43,7 @@ func sizeNamed(name string) (seedSize, error) {
 		return seedSize{Name: "small", Orgs: 4, EveryDays: 3, Buildings: [2]int{1, 2},
 			Properties: map[string][2]int{"basic": {1, 2}, "professional": {1, 2}, "enterprise": {2, 2}}}, nil
 	case "medium", "":
-		return seedSize{Name: "medium", Orgs: 24, EveryDays: 1, Buildings: [2]int{1, 3},
+		return seedSize{Name: "medium", Orgs: 24, EveryDays: 1, Buildings: [2]int{1, 2},
 			Properties: map[string][2]int{"basic": {2, 3}, "professional": {4, 7}, "enterprise": {8, 12}}}, nil
 	case "large":
 		return seedSize{Name: "large", Orgs: 60, EveryDays: 1, Buildings: [2]int{1, 4},
