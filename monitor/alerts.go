@@ -22,7 +22,9 @@ type AlertState string
 
 // Alert states: an active condition is pending until it has held for the
 // rule's For, then firing; when the condition clears a firing alert is
-// resolved (a pending one is simply dropped).
+// resolved (a pending one is simply dropped). While a tenant's usage cannot
+// be read (Health.Error), its alerts whose condition is not active hold
+// their state: an unreadable tenant has not recovered.
 const (
 	StatePending  AlertState = "pending"
 	StateFiring   AlertState = "firing"
@@ -338,6 +340,16 @@ func (a *Alerter) Evaluate(ctx context.Context) error {
 			on, msg := r.Condition(h)
 			cur := a.active[k]
 			if !on {
+				if h.Error != "" && cur != nil && cur.State != StateResolved {
+					// The tenant's usage could not be read: its condition is
+					// unknown, not cleared. Hold the alert as it is.
+					seen[k] = true
+					if a.notify[k] {
+						n := *cur
+						n.Repeat = !cur.NotifiedAt.IsZero()
+						out = append(out, n)
+					}
+				}
 				continue
 			}
 			seen[k] = true

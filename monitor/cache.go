@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -34,6 +35,9 @@ type cacheEntry[V any] struct {
 	done    chan struct{} // non-nil while a load is in flight; closed when it ends
 	err     error         // of the flight, for its waiters
 }
+
+// errLoadPanicked is what waiters of a load that panicked receive.
+var errLoadPanicked = errors.New("monitor: cache load panicked")
 
 // NewCache returns a Cache whose entries stay fresh for ttl (≤ 0: DefaultTTL),
 // reading time from now (nil: time.Now). A load runs detached from the
@@ -94,8 +98,26 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, load func(context.Context)
 	c.mu.Unlock()
 
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	loaded := false
+	defer func() {
+		if loaded {
+			return
+		}
+		// load panicked: end the flight so its waiters and later callers
+		// are not stuck behind it, keep nothing, and let the panic go on.
+		c.mu.Lock()
+		flight.err = errLoadPanicked
+		if c.entries[key] == flight {
+			delete(c.entries, key)
+		}
+		done := flight.done
+		flight.done = nil
+		c.mu.Unlock()
+		close(done)
+	}()
 	v, err := load(lctx)
-	cancel()
+	loaded = true
 
 	c.mu.Lock()
 	flight.err = err

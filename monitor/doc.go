@@ -160,7 +160,10 @@
 // An Alerter evaluates AlertRules against every tenant on each tick of Run
 // (default every minute). A (tenant, rule) whose condition holds becomes
 // pending, fires once it has held for the rule's For, and resolves when the
-// condition clears; a pending alert that clears is dropped silently. The
+// condition clears; a pending alert that clears is dropped silently. While
+// a tenant's usage cannot be read, its other alerts hold their state (an
+// unreadable tenant has not recovered), so a Source outage never sends
+// "resolved" followed by a second "firing". The
 // Notifier is called once on firing, again every RepeatInterval (default 4 h)
 // while firing, and once on resolution. A failed delivery is retried at the
 // next evaluation only, so an unreachable webhook never causes a storm.

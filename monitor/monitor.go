@@ -301,8 +301,11 @@ func Paginate[T any](items []T, page, perPage int) Page[T] {
 	}
 	perPage = min(perPage, 500)
 	p := Page[T]{Items: []T{}, Total: len(items), Page: page, PerPage: perPage}
+	if page-1 > len(items)/perPage {
+		return p // past the end; checked first so the product cannot overflow
+	}
 	lo := (page - 1) * perPage
-	if lo >= len(items) || lo < 0 {
+	if lo >= len(items) {
 		return p
 	}
 	p.Items = append(p.Items, items[lo:min(lo+perPage, len(items))]...)

@@ -356,7 +356,7 @@ func (sc *Scorer) Score(s *Snapshot) Result {
 		switch c.Outcome {
 		case OutcomeFail:
 			c.Points = -r.Weight
-			score -= r.Weight
+			score = max(0, score-r.Weight) // weights are ≥ 0: clamping as we go cannot wrap
 			critical = critical || r.Severity == SeverityCritical
 			res.Issues = append(res.Issues, Issue{Code: r.Code, Severity: r.Severity, Message: c.Message})
 		case OutcomeInsufficientData:

@@ -1,0 +1,129 @@
+package monitor
+
+import (
+	"context"
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tenantkit/tenantkit/tenant"
+)
+
+// A load that panics must not leave its key wedged in flight: the next Get
+// loads again instead of waiting forever for a flight that never ends.
+func TestReviewCachePanickingLoadDoesNotWedgeKey(t *testing.T) {
+	c := NewCache[string, int](time.Minute, nil, 0)
+	require.Panics(t, func() {
+		_, _ = c.Get(t.Context(), "k", func(context.Context) (int, error) { panic("source bug") })
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	v, err := c.Get(ctx, "k", func(context.Context) (int, error) { return 7, nil })
+	require.NoError(t, err)
+	require.Equal(t, 7, v)
+
+	// A caller waiting on the panicking flight gets an error, not a hang.
+	synctest.Test(t, func(t *testing.T) {
+		c := NewCache[string, int](time.Minute, nil, 0)
+		release := make(chan struct{})
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			_, _ = c.Get(context.Background(), "k", func(context.Context) (int, error) {
+				<-release
+				panic("source bug")
+			})
+		}()
+		synctest.Wait() // the load is in flight
+		waited := make(chan error, 1)
+		go func() {
+			_, err := c.Get(context.Background(), "k", func(context.Context) (int, error) { return 8, nil })
+			waited <- err
+		}()
+		synctest.Wait() // the second caller waits on the flight
+		close(release)
+		require.Equal(t, "source bug", <-panicked)
+		require.ErrorIs(t, <-waited, errLoadPanicked)
+	})
+}
+
+// A page number so large that (page-1)*perPage overflows must give an empty
+// page, never wrap around to the first items.
+func TestReviewPaginateHugePageDoesNotWrap(t *testing.T) {
+	items := make([]int, 100)
+	for i := range items {
+		items[i] = i
+	}
+	for _, tc := range []struct{ page, per int }{
+		{1<<58 + 1, 64},
+		{math.MaxInt, 500},
+		{math.MaxInt / 2, 2},
+	} {
+		p := Paginate(items, tc.page, tc.per)
+		require.Empty(t, p.Items, "page %d per %d", tc.page, tc.per)
+		require.NotNil(t, p.Items)
+		require.Equal(t, 100, p.Total)
+	}
+	p := Paginate(items, -5, -1)
+	require.Equal(t, 1, p.Page)
+	require.Equal(t, 50, p.PerPage)
+	require.Len(t, p.Items, 50)
+	p = Paginate(items, 3, 40)
+	require.Equal(t, []int{80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99}, p.Items)
+}
+
+// Weights that sum past the int range must still clamp to 0, not wrap.
+func TestReviewScoreClampsHugeWeights(t *testing.T) {
+	fail := func(*Snapshot) Check { return Check{OutcomeFail, "bad"} }
+	sc, err := NewScorer([]Rule{
+		{Code: "a", Weight: math.MaxInt, Check: fail},
+		{Code: "b", Weight: math.MaxInt, Check: fail},
+		{Code: "c", Weight: 3, Check: fail},
+	}, nil)
+	require.NoError(t, err)
+	r := sc.Score(&Snapshot{})
+	require.Equal(t, 0, r.Score)
+	require.Equal(t, BandCritical, r.Band)
+	require.True(t, r.AtRisk)
+}
+
+// A tenant whose usage cannot be read has not "cleared" its conditions: a
+// firing alert must stay firing (no resolved notification) while the Source
+// fails, and not fire a second time when the Source recovers.
+func TestReviewSourceErrorDoesNotResolveFiringAlert(t *testing.T) {
+	clk, src, m := alertFixture(t)
+	n := &recordingNotifier{}
+	al, err := NewAlerter(m, []AlertRule{RuleFailing(CodeSubscriptionInactive, SeverityCritical, 0)}, &AlerterOptions{Notifier: n})
+	require.NoError(t, err)
+	setActive(src, "a", false)
+	require.NoError(t, al.Evaluate(t.Context()))
+	got := n.alerts()
+	require.Len(t, got, 1)
+	require.Equal(t, StateFiring, got[0].State)
+
+	src.mu.Lock()
+	src.failing[tenant.ID("a")] = true
+	src.mu.Unlock()
+	for range 3 {
+		clk.Advance(time.Minute)
+		require.NoError(t, al.Evaluate(t.Context()))
+	}
+	require.Len(t, n.alerts(), 1, "an unreadable tenant is not a resolved one: %+v", n.alerts())
+	require.Len(t, al.Active(), 1)
+
+	src.mu.Lock()
+	src.failing[tenant.ID("a")] = false
+	src.mu.Unlock()
+	clk.Advance(time.Minute)
+	require.NoError(t, al.Evaluate(t.Context()))
+	require.Len(t, n.alerts(), 1, "still the same firing alert: %+v", n.alerts())
+
+	setActive(src, "a", true)
+	clk.Advance(time.Minute)
+	require.NoError(t, al.Evaluate(t.Context()))
+	got = n.alerts()
+	require.Len(t, got, 2)
+	require.Equal(t, StateResolved, got[1].State)
+}
