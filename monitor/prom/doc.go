@@ -20,8 +20,9 @@
 //	tenantkit_monitor_tenant_health_score{tenant}    health score (no "other" row)
 //
 // and every other tenant is summed into tenant="__other__" (so a tenant
-// whose ID is literally "other" cannot collide with the bucket; avoid IDs
-// that start with two underscores), with
+// whose ID is literally "other" cannot collide with the bucket; a tenant
+// whose ID is "__other__" itself, or is not valid UTF-8 and so cannot be a
+// label value, is always folded into the bucket), with
 // tenantkit_monitor_tenant_series_truncated saying how many tenants were
 // folded. Label values are tenant IDs, never names.
 //

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tenantkit/tenantkit/monitor"
@@ -127,8 +128,22 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	slices.SortFunc(hs, func(a, b monitor.Health) int {
 		return cmp.Or(cmp.Compare(b.Snapshot.Requests, a.Snapshot.Requests), cmp.Compare(a.ID(), b.ID()))
 	})
-	k := min(c.o.TopK, len(hs))
-	for _, h := range hs[:k] {
+	// A tenant gets its own series only when its ID is a valid label value
+	// that cannot be mistaken for the other bucket; the rest are folded.
+	var top []monitor.Health
+	var req, errs uint64
+	folded := 0
+	for _, h := range hs {
+		id := string(h.ID())
+		if len(top) < c.o.TopK && id != OtherTenant && utf8.ValidString(id) {
+			top = append(top, h)
+			continue
+		}
+		req += h.Snapshot.Requests
+		errs += h.Snapshot.Errors
+		folded++
+	}
+	for _, h := range top {
 		id := string(h.ID())
 		gauge(c.tReq, float64(h.Snapshot.Requests), id)
 		gauge(c.tErr, float64(h.Snapshot.Errors), id)
@@ -136,12 +151,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.tScore, float64(h.Result.Score), id)
 		}
 	}
-	var req, errs uint64
-	for _, h := range hs[k:] {
-		req += h.Snapshot.Requests
-		errs += h.Snapshot.Errors
-	}
 	gauge(c.tReq, float64(req), OtherTenant)
 	gauge(c.tErr, float64(errs), OtherTenant)
-	gauge(c.truncated, float64(len(hs)-k))
+	gauge(c.truncated, float64(folded))
 }
