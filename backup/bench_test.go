@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,11 +34,47 @@ func benchRows() int {
 	return 1_000_000
 }
 
-// benchDB creates a database whose tenant 1 has rows readings (and tenant 2
-// a tenth as many).
+var (
+	benchMu  sync.Mutex
+	benchDBs = map[int]*sql.DB{}
+	// benchDrop drops the benchmark databases; TestMain calls it.
+	benchDrop []func()
+)
+
+// benchDB returns a database whose tenant 1 has rows readings (and tenant
+// 2 a tenth as many), created once per process and size so that -count
+// does not rebuild it.
 func benchDB(b *testing.B, rows int) *sql.DB {
 	b.Helper()
-	db := testenv.PostgresDB(b)
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if db := benchDBs[rows]; db != nil {
+		return db
+	}
+	base := testenv.Postgres(b)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := testenv.Name("tk_bench")
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		b.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDBs[rows] = db
+	benchDrop = append(benchDrop, func() {
+		db.Close()
+		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	})
 	mustExec(b, db,
 		`CREATE TABLE organizations (id bigint PRIMARY KEY, slug text NOT NULL UNIQUE)`,
 		`CREATE TABLE readings (id bigserial PRIMARY KEY, tenant_id bigint NOT NULL REFERENCES organizations(id), meter_id bigint NOT NULL,
@@ -220,4 +258,12 @@ func BenchmarkPostgresPeakHeap(b *testing.B) {
 	b.ReportMetric(float64(exportPeak)/(1<<20), "export-peak-MiB")
 	b.ReportMetric(float64(restorePeak)/(1<<20), "restore-peak-MiB")
 	reportRows(b, 2*rows, n)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, drop := range benchDrop {
+		drop()
+	}
+	os.Exit(code)
 }
