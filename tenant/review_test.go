@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,4 +121,51 @@ func TestPathPrefixRejectsUnmatchablePrefixes(t *testing.T) {
 	for _, p := range []string{"/t/", "/t", "/tenants/v1/", "/api_v1/~org/"} {
 		require.NotPanics(t, func() { PathPrefix(p) }, p)
 	}
+}
+
+// Under concurrent lookups and invalidations, a Lookup that starts after
+// Invalidate returns never answers with the directory's state from before
+// the change that Invalidate announced.
+func TestCacheInvalidateIsAFenceUnderConcurrency(t *testing.T) {
+	var version atomic.Int64
+	d := DirectoryFunc(func(ctx context.Context, key string) (Tenant, error) {
+		v := version.Load()
+		for range 50 { // widen the window in which the lookup is in flight
+			runtime.Gosched()
+		}
+		return Tenant{ID: "1", Slug: key, Plan: strconv.FormatInt(v, 10), Status: StatusActive}, nil
+	})
+	c := NewCache(d, nil)
+	var published atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				floor := published.Load()
+				got, err := c.Lookup(t.Context(), "acme")
+				if err != nil {
+					t.Errorf("lookup: %v", err)
+					return
+				}
+				if v, _ := strconv.ParseInt(got.Plan, 10, 64); v < floor {
+					t.Errorf("lookup started after Invalidate of version %d answered version %d", floor, v)
+					return
+				}
+			}
+		})
+	}
+	for i := int64(1); i <= 300; i++ {
+		version.Store(i)
+		c.Invalidate("acme")
+		published.Store(i)
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
 }
