@@ -67,7 +67,10 @@ func (a *App) newMonitor() *monitorParts {
 	var last time.Time
 	p.dash = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.URL.Query().Get("token"); tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.Config.AdminToken)) == 1 {
-			http.SetCookie(w, &http.Cookie{Name: monitorCookie, Value: tok, Path: "/admin/monitor/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			// Secure whenever the request came over TLS, so the admin token
+			// is never sent back over plain HTTP.
+			http.SetCookie(w, &http.Cookie{Name: monitorCookie, Value: tok, Path: "/admin/monitor/", HttpOnly: true,
+				Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 			// Same page without the token in the URL; the path is under
 			// /admin/monitor/ (the route), so this cannot redirect elsewhere.
 			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
