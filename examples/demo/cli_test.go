@@ -58,6 +58,9 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "--addr", "8080"}, 2, "want host:port"},
 		{[]string{"serve", "--trust-tenant-header"}, 2, "needs --tenant-header"},
 		{[]string{"seed", "--db", ""}, 2, "empty database location"},
+		{[]string{"seed", "--db", "host=db user=app dbname=demo"}, 2, "use a postgres://"},
+		{[]string{"serve", "--db", "x.db", "--app-db", "postgres://app@db/demo"}, 2, "--app-db applies to PostgreSQL only"},
+		{[]string{"serve", "--db", "mysql://h"}, 2, "mysql URL must name one database"},
 	} {
 		code, out, errOut := runCLI(t, t.Context(), c.args...)
 		require.Equal(t, c.code, code, "%v: %s%s", c.args, out, errOut)

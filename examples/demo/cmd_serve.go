@@ -59,6 +59,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return usagef("--addr %q: want host:port (e.g. :8080)", *addr)
 	}
+	if src, err := parseDataSource(*db); err != nil {
+		return usagef("--db: %v", err)
+	} else if *appDB != "" && src.Dialect.String() != "postgres" {
+		return usagef("--app-db applies to PostgreSQL only (--db is %s, which has no row-level security)", src.Dialect)
+	}
 	if *trust && *header == "" {
 		return usagef("--trust-tenant-header needs --tenant-header")
 	}

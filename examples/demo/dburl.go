@@ -72,6 +72,9 @@ func parseDataSource(s string) (dataSource, error) {
 		}
 		return dataSource{Driver: "mysql", DSN: cfg.FormatDSN(), Dialect: sqldialect.MySQL, Display: display.FormatDSN()}, nil
 	}
+	if looksLikeKeyValueDSN(s) {
+		return dataSource{}, errors.New("key=value connection strings are not supported: use a postgres://user@host:port/db URL")
+	}
 	path := s
 	switch {
 	case strings.HasPrefix(lower, "sqlite://"):
@@ -139,4 +142,20 @@ func withPostgresUser(s, user string) (string, error) {
 	}
 	u.User = url.User(user)
 	return u.String(), nil
+}
+
+// looksLikeKeyValueDSN reports a libpq key=value string ("host=db
+// user=app dbname=demo"), which would otherwise be taken for a SQLite file
+// name.
+func looksLikeKeyValueDSN(s string) bool {
+	for _, f := range strings.Fields(s) {
+		k, _, ok := strings.Cut(f, "=")
+		switch strings.ToLower(k) {
+		case "host", "hostaddr", "port", "user", "dbname", "password", "sslmode":
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
 }
