@@ -356,8 +356,11 @@ type planner struct {
 	n int
 }
 
+// tbl returns the schema-qualified table name. SQLite names are qualified
+// with "main" too: unqualified, a table named like a CTE of the query (the
+// skip scan's "t") or a TEMP table would be read instead.
 func (p *planner) tbl(name string) string {
-	if p.d == sqldialect.SQLite || p.c.Schema == "" {
+	if p.c.Schema == "" {
 		return p.d.Quote(name)
 	}
 	return p.d.Quote(p.c.Schema) + "." + p.d.Quote(name)

@@ -1,0 +1,110 @@
+package migrate_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/migrate"
+)
+
+// hostileSchema uses names that need quoting (spaces, quotes, reserved
+// words, mixed case), a tenant table with a non-"id" key, a bigint tenant
+// column, a table named t (the name the skip scan's CTE would take), a
+// self-referencing key, a key to a unique non-primary column, a composite
+// key with partial NULLs, a global table and a closure table two hops away.
+func hostileSchema(d sqldialect.Dialect) (stmts []string, opts *migrate.Options) {
+	q := d.Quote
+	tc := q(`Tenant "Id"`)
+	return []string{
+			`CREATE TABLE ` + q("Tenant Orgs") + ` (` + q("Key") + ` BIGINT PRIMARY KEY)`,
+			`CREATE TABLE ` + q("Currency") + ` (code CHAR(3) PRIMARY KEY)`,
+			`CREATE TABLE ` + q("t") + ` (id BIGINT PRIMARY KEY, ` + tc + ` BIGINT NOT NULL, ` + q("Code") + ` VARCHAR(20) NOT NULL,
+				CONSTRAINT t_code_uq UNIQUE (` + q("Code") + `), CONSTRAINT t_tid_uq UNIQUE (` + tc + `, id))`,
+			`CREATE TABLE ` + q("pair") + ` (x BIGINT NOT NULL, y BIGINT NOT NULL, PRIMARY KEY (x, y))`,
+			`CREATE TABLE ` + q("select") + ` (` + q("Id") + ` BIGINT PRIMARY KEY, ` + tc + ` BIGINT,
+				parent BIGINT, ` + q("t code") + ` VARCHAR(20), a BIGINT, b BIGINT, cur CHAR(3),
+				CONSTRAINT sel_parent_fk FOREIGN KEY (parent) REFERENCES ` + q("select") + ` (` + q("Id") + `),
+				CONSTRAINT sel_code_fk FOREIGN KEY (` + q("t code") + `) REFERENCES ` + q("t") + ` (` + q("Code") + `),
+				CONSTRAINT sel_pair_fk FOREIGN KEY (a, b) REFERENCES ` + q("pair") + ` (x, y),
+				CONSTRAINT sel_cur_fk FOREIGN KEY (cur) REFERENCES ` + q("Currency") + ` (code))`,
+			`CREATE TABLE ` + q("Line Items") + ` (id BIGINT PRIMARY KEY, sel BIGINT NOT NULL,
+				CONSTRAINT li_sel_fk FOREIGN KEY (sel) REFERENCES ` + q("select") + ` (` + q("Id") + `))`,
+			`CREATE TABLE ` + q(`Sub "Lines"`) + ` (id BIGINT PRIMARY KEY, line BIGINT NOT NULL, tref BIGINT,
+				CONSTRAINT sl_line_fk FOREIGN KEY (line) REFERENCES ` + q("Line Items") + ` (id),
+				CONSTRAINT sl_t_fk FOREIGN KEY (tref) REFERENCES ` + q("t") + ` (id))`,
+		}, &migrate.Options{
+			Catalog: &catalog.Options{TenantTable: "Tenant Orgs", TenantColumn: `Tenant "Id"`, TenantKey: "Key"},
+		}
+}
+
+func hostileRows(d sqldialect.Dialect) (clean, bad []string) {
+	q := d.Quote
+	tc := q(`Tenant "Id"`)
+	clean = []string{
+		`INSERT INTO ` + q("Tenant Orgs") + ` VALUES (1), (2)`,
+		`INSERT INTO ` + q("Currency") + ` VALUES ('EUR')`,
+		`INSERT INTO ` + q("t") + ` (id, ` + tc + `, ` + q("Code") + `) VALUES (1, 1, 'a'), (2, 2, 'b')`,
+		`INSERT INTO ` + q("pair") + ` VALUES (1, 1)`,
+		`INSERT INTO ` + q("select") + ` VALUES (1, 1, NULL, 'a', 1, 1, 'EUR'), (2, 1, 1, NULL, 5, NULL, NULL), (3, 2, NULL, 'b', NULL, 9, NULL)`,
+		`INSERT INTO ` + q("Line Items") + ` VALUES (1, 1), (2, 3)`,
+		`INSERT INTO ` + q(`Sub "Lines"`) + ` VALUES (1, 1, 1), (2, 2, 2), (3, 2, NULL)`,
+	}
+	bad = []string{
+		`INSERT INTO ` + q("t") + ` (id, ` + tc + `, ` + q("Code") + `) VALUES (3, 999, 'c')`,
+		`INSERT INTO ` + q("select") + ` VALUES (10, NULL, NULL, NULL, NULL, NULL, NULL)`, // null tenant
+		`INSERT INTO ` + q("select") + ` VALUES (11, 1, 12345, NULL, NULL, NULL, NULL)`,  // self orphan
+		`INSERT INTO ` + q("select") + ` VALUES (12, 1, NULL, 'nope', NULL, NULL, NULL)`, // unique key orphan
+		`INSERT INTO ` + q("select") + ` VALUES (13, 1, NULL, NULL, 7, 7, 'XXX')`,        // composite and global orphan
+		`INSERT INTO ` + q("select") + ` VALUES (14, 1, 3, NULL, 7, NULL, NULL)`,         // cross-tenant parent; partial NULL skipped
+		`INSERT INTO ` + q(`Sub "Lines"`) + ` VALUES (4, 1, 2)`,                          // two hops: tenant 1 line, tenant 2 t row
+	}
+	return clean, bad
+}
+
+func TestCheckHostileNames(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, d := open(t)
+			stmts, opts := hostileSchema(d)
+			exec(t, db, stmts...)
+			clean, bad := hostileRows(d)
+			bypass(t, db, d, clean...)
+
+			rep, err := migrate.Check(t.Context(), db, opts)
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "%+v", rep.Violations())
+
+			bypass(t, db, d, bad...)
+			rep, err = migrate.Check(t.Context(), db, opts)
+			require.NoError(t, err)
+			for _, w := range []struct {
+				kind       migrate.Kind
+				table, ref string
+				count      int64
+				samples    [][]string
+			}{
+				{migrate.MissingTenant, "t", "Tenant Orgs", 1, [][]string{{"3"}}},
+				{migrate.NullTenant, "select", "", 1, [][]string{{"10"}}},
+				{migrate.MissingTenant, "select", "Tenant Orgs", 0, [][]string{}},
+				{migrate.Orphan, "select", "select", 1, [][]string{{"11"}}},
+				{migrate.Orphan, "select", "t", 1, [][]string{{"12"}}},
+				{migrate.Orphan, "select", "pair", 1, [][]string{{"13"}}},
+				{migrate.Orphan, "select", "Currency", 1, [][]string{{"13"}}},
+				{migrate.CrossTenant, "select", "select", 1, [][]string{{"14"}}},
+				{migrate.CrossTenant, "select", "t", 0, [][]string{}},
+				{migrate.CrossTenant, `Sub "Lines"`, "t", 1, [][]string{{"4"}}},
+			} {
+				r := find(t, rep, w.kind, w.table, w.ref)
+				require.Equal(t, migrate.StatusViolation == r.Status || migrate.StatusClean == r.Status, true, "%s: %s", r.ID, r.Error)
+				require.Equal(t, w.count, r.Count, r.ID)
+				require.Equal(t, w.samples, r.Samples, r.ID)
+			}
+			require.Equal(t, []string{"999"}, find(t, rep, migrate.MissingTenant, "t", "").TenantIDs)
+			require.True(t, strings.Contains(find(t, rep, migrate.MissingTenant, "t", "").Plan, "scan"))
+		})
+	}
+}
