@@ -56,11 +56,11 @@ func hostileRows(d sqldialect.Dialect) (clean, bad []string) {
 	bad = []string{
 		`INSERT INTO ` + q("t") + ` (id, ` + tc + `, ` + q("Code") + `) VALUES (3, 999, 'c')`,
 		`INSERT INTO ` + q("select") + ` VALUES (10, NULL, NULL, NULL, NULL, NULL, NULL)`, // null tenant
-		`INSERT INTO ` + q("select") + ` VALUES (11, 1, 12345, NULL, NULL, NULL, NULL)`,  // self orphan
-		`INSERT INTO ` + q("select") + ` VALUES (12, 1, NULL, 'nope', NULL, NULL, NULL)`, // unique key orphan
-		`INSERT INTO ` + q("select") + ` VALUES (13, 1, NULL, NULL, 7, 7, 'XXX')`,        // composite and global orphan
-		`INSERT INTO ` + q("select") + ` VALUES (14, 1, 3, NULL, 7, NULL, NULL)`,         // cross-tenant parent; partial NULL skipped
-		`INSERT INTO ` + q(`Sub "Lines"`) + ` VALUES (4, 1, 2)`,                          // two hops: tenant 1 line, tenant 2 t row
+		`INSERT INTO ` + q("select") + ` VALUES (11, 1, 12345, NULL, NULL, NULL, NULL)`,   // self orphan
+		`INSERT INTO ` + q("select") + ` VALUES (12, 1, NULL, 'nope', NULL, NULL, NULL)`,  // unique key orphan
+		`INSERT INTO ` + q("select") + ` VALUES (13, 1, NULL, NULL, 7, 7, 'XXX')`,         // composite and global orphan
+		`INSERT INTO ` + q("select") + ` VALUES (14, 1, 3, NULL, 7, NULL, NULL)`,          // cross-tenant parent; partial NULL skipped
+		`INSERT INTO ` + q(`Sub "Lines"`) + ` VALUES (4, 1, 2)`,                           // two hops: tenant 1 line, tenant 2 t row
 	}
 	return clean, bad
 }
