@@ -81,6 +81,9 @@ type cacheCall struct {
 	t     *Tenant
 	err   error
 	stale bool // set by Invalidate (under Cache.mu): answer its callers, cache nothing
+	// abandoned reports that the leader's own context ended during the
+	// lookup, so its error says nothing about the directory.
+	abandoned bool
 }
 
 // NewCache returns a Cache in front of d. A nil opts means defaults.
@@ -149,8 +152,9 @@ func (c *Cache) lookup(ctx context.Context, key string) (*Tenant, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			// The leader's own cancellation is not ours: ask again.
-			if isContextErr(call.err) && ctx.Err() == nil {
+			// The leader's own cancellation is not ours: ask again. A
+			// directory that timed out by itself is an answer like any other.
+			if call.abandoned && ctx.Err() == nil {
 				continue
 			}
 			return call.t, call.err
@@ -185,6 +189,7 @@ func (c *Cache) fill(ctx context.Context, key string, call *cacheCall) {
 		store = c.negTTL > 0
 	}
 	call.err = err
+	call.abandoned = isContextErr(err) && ctx.Err() != nil
 	c.finish(key, call, store)
 }
 

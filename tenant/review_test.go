@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -168,4 +170,34 @@ func TestCacheInvalidateIsAFenceUnderConcurrency(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// A directory that gives up by itself (its own query timeout) answers
+// context.DeadlineExceeded while the callers' contexts are fine. That answer
+// is shared like any other: followers do not queue up to retry one by one,
+// which during an outage would make the last of n requests wait n timeouts.
+func TestCacheDirectoryTimeoutIsSharedNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		d := DirectoryFunc(func(ctx context.Context, key string) (Tenant, error) {
+			calls.Add(1)
+			qctx, cancel := context.WithTimeout(ctx, time.Second) // the directory's own timeout
+			defer cancel()
+			<-qctx.Done()
+			return Tenant{}, fmt.Errorf("query tenant: %w", qctx.Err())
+		})
+		c := NewCache(d, nil)
+		const n = 10
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := c.Lookup(t.Context(), "acme")
+				errs <- err
+			}()
+		}
+		for range n {
+			require.ErrorIs(t, <-errs, context.DeadlineExceeded)
+		}
+		require.Equal(t, int64(1), calls.Load(), "concurrent misses share one lookup")
+	})
 }
