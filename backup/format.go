@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -333,11 +334,8 @@ func (fr *fileReader) readErr(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fr.truncated()
 	}
-	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
-		return &ValidationError{Line: fr.lineNo + 1, Reason: "gzip: " + err.Error(), Err: ErrCorrupt}
-	}
-	var ce interface{ Error() string }
-	if errors.As(err, &ce) && fr.comp == Gzip {
+	var ce flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce) {
 		return &ValidationError{Line: fr.lineNo + 1, Reason: "gzip: " + err.Error(), Err: ErrCorrupt}
 	}
 	return fmt.Errorf("backup: read: %w", err)

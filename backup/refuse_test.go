@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,6 +64,9 @@ func TestRefusals(t *testing.T) {
 		missingGlobal := reseal(t, replaceOnce(t, plain, propLine, `["2","1","Acme property 2","77"]`))
 		notInt := reseal(t, replaceOnce(t, plain, propLine, `["2","1","Acme property 2","1.5"]`))
 
+		hostilePath := reseal(t, replaceOnce(t, plain, `"ref_table":"invoices","ref_columns":["id"]`, `"ref_table":"departments","ref_columns":["id"]`))
+		hostileKind := reseal(t, regexp.MustCompile(`("name":"big","type":"[^"]*","kind":)"int"`).ReplaceAll(plain, []byte(`$1"bytes"`)))
+
 		cases := []struct {
 			name     string
 			file     []byte
@@ -85,6 +89,8 @@ func TestRefusals(t *testing.T) {
 			{"NULL in a NOT NULL column", reseal(t, replaceOnce(t, plain, propLine, `["2","1",null,"1"]`)), "1", backup.ErrCorrupt, "properties", 2},
 			{"reference to a missing global row", missingGlobal, "1", backup.ErrMissingParent, "properties", 2},
 			{"malformed integer", notInt, "1", backup.ErrCorrupt, "properties", 2},
+			{"manifest naming another tenant path", hostilePath, "1", backup.ErrSchema, "invoice_items", 0},
+			{"manifest naming another value kind", hostileKind, "1", backup.ErrSchema, "oddities", 0},
 			{"empty file", nil, "1", backup.ErrNotBackup, "", 0},
 			{"not a backup", []byte("hello world\n"), "1", backup.ErrNotBackup, "", 0},
 			{"truncated plain file", plain[:len(plain)-20], "1", backup.ErrCorrupt, "", 0},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -182,6 +183,25 @@ func (v *validator) checkSchema() error {
 			}
 		}
 		ft.cat = ct
+	}
+	// Everything the restore turns into SQL must be the database's, not
+	// the file's: a file may not choose another tenant path, key, cycle
+	// break or column type than the schema has.
+	for _, t := range tp.tables {
+		ft := v.fp.table(t.m.Name)
+		if ft == nil {
+			continue
+		}
+		if !reflect.DeepEqual(t.m.TenantPath, ft.m.TenantPath) || !slices.Equal(t.m.PrimaryKey, ft.m.PrimaryKey) || !slices.Equal(t.m.Deferred, ft.m.Deferred) {
+			return &ValidationError{Table: t.m.Name, Reason: "the file's tenant path, primary key or cycle columns differ from the database's", Err: ErrSchema}
+		}
+		for i := range ft.m.Columns {
+			fc, dc := &ft.m.Columns[i], t.m.Columns[i]
+			if fc.Kind != dc.Kind && !(d == sqldialect.MySQL && fc.Kind == kJSON.String() && dc.Kind == kText.String()) {
+				return &ValidationError{Table: t.m.Name, Reason: fmt.Sprintf("column %s: the file says kind %s, the database's type %s is %s", fc.Name, fc.Kind, dc.Type, dc.Kind), Err: ErrSchema}
+			}
+			fc.Type, fc.Nullable = dc.Type, dc.Nullable
+		}
 	}
 	for _, t := range tp.tables {
 		if v.fp.table(t.m.Name) == nil {
