@@ -241,7 +241,10 @@ func (c *Cache) evictLocked() {
 // Invalidate forgets key, so the next Lookup asks the directory. A lookup
 // already in flight for key still answers the callers that were waiting for
 // it before Invalidate, but is not cached, and Lookups that start after
-// Invalidate do not join it: they ask the directory again.
+// Invalidate do not join it: they ask the directory again. It forgets
+// exactly key: when the Directory answers several keys with one tenant (for
+// example slugs matched case-insensitively, "acme" and "ACME" from a path),
+// each of those keys has its own entry to invalidate.
 func (c *Cache) Invalidate(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
