@@ -69,7 +69,6 @@ func benchDB(b *testing.B, rows int) *sql.DB {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchDBs[rows] = db
 	benchDrop = append(benchDrop, func() {
 		db.Close()
 		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
@@ -83,10 +82,11 @@ func benchDB(b *testing.B, rows int) *sql.DB {
 		`INSERT INTO organizations VALUES (1, 'acme'), (2, 'globex')`,
 		`INSERT INTO readings (tenant_id, meter_id, value, read_at, note) SELECT 1, n % 1000, (n * 7919 % 1000000) / 1000.0,
 			timestamptz '2024-01-01 00:00:00+00' + n * interval '1 minute', CASE WHEN n % 10 = 0 THEN NULL ELSE 'reading ' || n END
-			FROM generate_series(1, `+strconv.Itoa(rows)+`) n`,
+			FROM generate_series(1::bigint, `+strconv.Itoa(rows)+`) n`,
 		`INSERT INTO readings (tenant_id, meter_id, value, read_at, note) SELECT 2, n % 100, n / 10.0, now(), 'b'
-			FROM generate_series(1, `+strconv.Itoa(rows/10)+`) n`,
+			FROM generate_series(1::bigint, `+strconv.Itoa(rows/10)+`) n`,
 		`ANALYZE`)
+	benchDBs[rows] = db // only once it is complete
 	return db
 }
 
