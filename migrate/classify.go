@@ -96,7 +96,7 @@ func splitStatements(query string) []string {
 		switch c := query[i]; {
 		case c == '\'' || c == '"' || c == '`':
 			i = skipQuoted(query, i)
-		case c == '-' && strings.HasPrefix(query[i:], "--"), c == '#':
+		case c == '-' && lineComment(query, i), c == '#':
 			i = skipLine(query, i)
 		case c == '/' && strings.HasPrefix(query[i:], "/*"):
 			if end := strings.Index(query[i+2:], "*/"); end >= 0 {
@@ -134,6 +134,19 @@ func skipQuoted(s string, i int) int {
 	return len(s)
 }
 
+// lineComment reports whether s[i:] starts a "-- " comment. MySQL needs
+// white space (or the end) after the dashes: a--1 is a minus a minus.
+func lineComment(s string, i int) bool {
+	if !strings.HasPrefix(s[i:], "--") {
+		return false
+	}
+	if i+2 == len(s) {
+		return true
+	}
+	c := s[i+2]
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
 func skipLine(s string, i int) int {
 	if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
 		return i + j + 1
@@ -151,12 +164,21 @@ func leadingWords(s string, n int) []string {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == '(':
 			i++
-		case c == '-' && strings.HasPrefix(s[i:], "--"), c == '#':
+		case c == '-' && lineComment(s, i), c == '#':
 			i = skipLine(s, i)
-		case c == '/' && strings.HasPrefix(s[i:], "/*!"):
-			i += 3
+		case c == '/' && (strings.HasPrefix(s[i:], "/*!") || strings.HasPrefix(s[i:], "/*M!")):
+			i += strings.IndexByte(s[i:], '!') + 1
 			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 				i++
+			}
+		case c == '@' && strings.HasPrefix(s[i:], "@@"):
+			// A system variable: SET @@autocommit, @@session.autocommit and
+			// @@local.autocommit all name the session's autocommit.
+			i += 2
+			for _, p := range []string{"session.", "local."} {
+				if len(s)-i >= len(p) && strings.EqualFold(s[i:i+len(p)], p) {
+					i += len(p)
+				}
 			}
 		case c == '/' && strings.HasPrefix(s[i:], "/*"):
 			if end := strings.Index(s[i+2:], "*/"); end >= 0 {

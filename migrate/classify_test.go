@@ -55,6 +55,13 @@ var classifyCases = []struct {
 	{"INSERT INTO t VALUES ('it''s; DROP TABLE t')", false},
 	{`INSERT INTO t VALUES ("x\"; DROP TABLE t")`, false},
 	{"INSERT INTO `drop;table` VALUES (1)", false},
+	{"UPDATE t SET a = a--1;\nDROP TABLE x", true}, // --1 is not a comment on MySQL
+	{"--\nALTER TABLE t ADD x INT", true},
+	{"SET @@autocommit = 1", true},
+	{"SET @@SESSION.autocommit = 1", true},
+	{"set @@local.AUTOCOMMIT=1", true},
+	{"SET @x = 1", false},
+	{"/*M!100101 ALTER TABLE t ADD x INT */", true},
 	{"", false},
 	{";;", false},
 	{"/* unterminated DROP TABLE", false},

@@ -108,3 +108,13 @@ func TestCheckHostileNames(t *testing.T) {
 		})
 	}
 }
+
+// SET @@autocommit commits on MySQL like SET autocommit; a step may not run
+// it in any spelling.
+func TestRunRefusesAutocommitVariable(t *testing.T) {
+	db, _ := openers()["sqlite"](t)
+	for _, s := range []string{"SET @@autocommit = 1", "set @@SESSION.autocommit=0", "/*!40101 SET @@local.autocommit = 1 */"} {
+		_, err := migrate.Run(t.Context(), db, migrate.SQL(s), nil)
+		require.ErrorIs(t, err, migrate.ErrTransactionControl, s)
+	}
+}
