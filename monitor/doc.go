@@ -144,7 +144,9 @@
 // Monitor.Trends returns one point per calendar day in the Monitor's zone
 // for the last N days, today included. Days are built with
 // time.Date(y, m, d+i, 0, 0, 0, 0, loc), never by adding 24 hours, so the
-// 23- and 25-hour days of a DST change are one date each. Storage and users
+// 23- and 25-hour days of a DST change are one date each; where DST starts
+// at midnight (America/Santiago), so that midnight does not exist, the day
+// starts at the transition (01:00) and keeps its own date. Storage and users
 // take the day's last sample, API calls are summed, latency averaged. A day
 // without samples is a gap (null), not 0. Today's API calls and latency come
 // from the Recorder when the HistorySource has none and the Recorder has run

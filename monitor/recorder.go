@@ -541,5 +541,20 @@ func (r *Recorder) IDs() []tenant.ID {
 // instant of that day when midnight does not exist because of DST).
 func StartOfDay(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return midnight(y, m, d, loc)
+}
+
+// midnight returns the first instant of the calendar day y-m-d (normalised
+// like time.Date) in loc. Where DST starts at 00:00 (America/Santiago) that
+// midnight does not exist and time.Date may land in the previous day; the
+// day then starts at the transition.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if ty, tm, td := t.Date(); ty != y || tm != m || td != d {
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			t = end
+		}
+	}
+	return t
 }

@@ -127,3 +127,40 @@ func TestReviewSourceErrorDoesNotResolveFiringAlert(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, StateResolved, got[1].State)
 }
+
+// In zones where DST starts at midnight (America/Santiago today,
+// America/Sao_Paulo until 2019) local midnight of the change day does not
+// exist. Trends must still have one point per date, in order, and the day
+// must start on that date, not an hour into the previous one.
+func TestReviewTrendsDSTAtMidnight(t *testing.T) {
+	for _, c := range []struct {
+		zone   string
+		now    time.Time
+		change string // the date without a midnight
+	}{
+		{"America/Santiago", time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC), "2024-09-08"},
+		{"America/Sao_Paulo", time.Date(2018, 11, 20, 12, 0, 0, 0, time.UTC), "2018-11-04"},
+	} {
+		t.Run(c.zone, func(t *testing.T) {
+			loc, err := time.LoadLocation(c.zone)
+			require.NoError(t, err)
+			b := DayBounds(c.now, 30, loc)
+			tr := BuildTrends("x", nil, b, loc)
+			require.Len(t, tr.Dates, 30)
+			for i := 1; i < len(tr.Dates); i++ {
+				require.Less(t, tr.Dates[i-1], tr.Dates[i], "dates %v", tr.Dates)
+			}
+			require.Contains(t, tr.Dates, c.change)
+			for i := range 30 {
+				require.Equal(t, tr.Dates[i], b[i].In(loc).Format(time.DateOnly), "bound %d starts on its own date", i)
+				require.True(t, b[i].Before(b[i+1]))
+			}
+			day, err := time.ParseInLocation(time.DateOnly, c.change, time.UTC)
+			require.NoError(t, err)
+			noon := time.Date(day.Year(), day.Month(), day.Day(), 12, 0, 0, 0, loc)
+			sod := StartOfDay(noon, loc)
+			require.Equal(t, c.change, sod.In(loc).Format(time.DateOnly), "StartOfDay stays on the day")
+			require.Equal(t, 1, sod.In(loc).Hour(), "the day starts at the transition, 01:00")
+		})
+	}
+}

@@ -73,7 +73,7 @@ func DayBounds(now time.Time, days int, loc *time.Location) []time.Time {
 	y, mo, d := now.In(loc).Date()
 	b := make([]time.Time, days+1)
 	for i := range b {
-		b[i] = time.Date(y, mo, d-(days-1)+i, 0, 0, 0, 0, loc)
+		b[i] = midnight(y, mo, d-(days-1)+i, loc)
 	}
 	return b
 }
@@ -88,8 +88,12 @@ func BuildTrends(id tenant.ID, samples []Sample, bounds []time.Time, loc *time.L
 		TenantID: id, Location: loc.String(), Dates: make([]string, n),
 		Storage: make([]Value, n), APICalls: make([]Value, n), Users: make([]Value, n), LatencyP95MS: make([]Value, n),
 	}
+	// Labels are consecutive calendar dates from the first bound's, so a
+	// date that has no midnight (or, like Samoa's 2011-12-30, no hours at
+	// all) still gets its own label.
+	y0, m0, d0 := bounds[0].In(loc).Date()
 	for i := range n {
-		tr.Dates[i] = bounds[i].In(loc).Format(time.DateOnly)
+		tr.Dates[i] = time.Date(y0, m0, d0+i, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 	}
 	lastAt := map[Metric][]time.Time{MetricStorage: make([]time.Time, n), MetricUsers: make([]time.Time, n)}
 	latN := make([]int, n)
