@@ -34,7 +34,9 @@ type SQLStoreOptions struct {
 	// tenants have integer keys (the demo's organizations.id) so the column
 	// has the type of the key it refers to; tenant IDs are then written as
 	// their decimal string and read back the same way, which PostgreSQL,
-	// MySQL/MariaDB and SQLite all convert.
+	// MySQL/MariaDB and SQLite all convert. Issue refuses an ID that the
+	// column would store in another form ("01", " 1" or "1e0" for 1), so a
+	// token is never bound to a tenant other than the one it was issued for.
 	TenantColumnType string
 	// LastUsedInterval is how stale last_used_at may get: a verification
 	// records a use only when the stored time is older than this, and the
@@ -341,8 +343,27 @@ func (s *SQLStore) Issue(ctx context.Context, tenantID tenant.ID, scopes []strin
 		tok.ExpiresAt = now.Add(ttl).Truncate(time.Microsecond)
 		expires = tok.ExpiresAt
 	}
-	q := d.Rebind(`INSERT INTO ` + s.quotedTable(d) + ` (id, tenant_id, secret_hash, scopes, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if _, err := s.db.ExecContext(ctx, q, id, string(tenantID), hash[:], scopeText, name, now, expires); err != nil {
+	// The tenant is read back before commit: a column that converts the ID
+	// (BIGINT turns "01", " 1" or "1e0" into 1) would otherwise bind the
+	// token to a tenant other than the one asked for.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", Token{}, fmt.Errorf("tokenscope: issue token for tenant %q: %w", tenantID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	t := s.quotedTable(d)
+	q := d.Rebind(`INSERT INTO ` + t + ` (id, tenant_id, secret_hash, scopes, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if _, err := tx.ExecContext(ctx, q, id, string(tenantID), hash[:], scopeText, name, now, expires); err != nil {
+		return "", Token{}, fmt.Errorf("tokenscope: issue token for tenant %q: %w", tenantID, err)
+	}
+	var stored string
+	if err := tx.QueryRowContext(ctx, d.Rebind(`SELECT tenant_id FROM `+t+` WHERE id = ?`), id).Scan(&stored); err != nil {
+		return "", Token{}, fmt.Errorf("tokenscope: issue token for tenant %q: %w", tenantID, err)
+	}
+	if stored != string(tenantID) {
+		return "", Token{}, fmt.Errorf("tokenscope: issue: tenant id %q would be stored as %q by the tenant column (%s); pass it in that form", tenantID, stored, s.tenantType)
+	}
+	if err := tx.Commit(); err != nil {
 		return "", Token{}, fmt.Errorf("tokenscope: issue token for tenant %q: %w", tenantID, err)
 	}
 	return Secret(id + "|" + secretEncoding.EncodeToString(sec[:])), tok, nil

@@ -318,3 +318,36 @@ func TestSQLStoreRun(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM api_tokens WHERE id = ? AND last_used_at IS NOT NULL", tok.ID).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// TestSQLStoreTenantStoredExactly: a tenant ID that the tenant column would
+// convert (BIGINT reads "01", " 1", "+1" or "1e0" as 1) is refused by Issue
+// and nothing is written, so no token is ever bound to another tenant than
+// the one it was issued for.
+func TestSQLStoreTenantStoredExactly(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := be.open(t)
+			s := newStore(t, db, newClock(), &tokenscope.SQLStoreOptions{TenantColumnType: "BIGINT", Table: "tokens_c"})
+			for _, id := range []tenant.ID{"01", " 1", "1 ", "+1", "1e0", "1.0", "0x1", "abc"} {
+				raw, _, err := s.Issue(ctx, id, []string{"x"}, 0, "")
+				if err == nil {
+					got, verr := s.Verify(ctx, raw)
+					require.NoError(t, verr)
+					require.Equal(t, id, got.TenantID, "a token issued for %q verifies for %q", id, got.TenantID)
+					continue
+				}
+				require.Empty(t, raw)
+			}
+			var n int
+			require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tokens_c WHERE tenant_id = 1").Scan(&n))
+			require.Zero(t, n, "no token bound to tenant 1")
+			raw, tok, err := s.Issue(ctx, "0", nil, 0, "")
+			require.NoError(t, err)
+			got, err := s.Verify(ctx, raw)
+			require.NoError(t, err)
+			require.Equal(t, tok.TenantID, got.TenantID)
+		})
+	}
+}
