@@ -3,6 +3,7 @@ package tokenscope
 import (
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // MaxCredentialLength bounds the bearer token ParseBearer accepts, so a
@@ -45,6 +46,11 @@ func ParseBearer(header string) (Secret, error) {
 		i++
 	}
 	if !isBearer(header[:i]) {
+		// "Bearer" followed by a tab, NUL or other non-token byte is a bearer
+		// token presented malformed, not another scheme ("Bearerx" is one).
+		if len(header) > 6 && isBearer(header[:6]) && !isTchar(header[6]) {
+			return "", newError(ErrInvalidToken, errTokenCharset)
+		}
 		return "", newError(ErrNoCredential, errNotBearerValue)
 	}
 	for i < len(header) && header[i] == ' ' {
@@ -110,6 +116,13 @@ func isBearer(s string) bool {
 		}
 	}
 	return true
+}
+
+// isTchar reports whether c may appear in an RFC 9110 token, such as an
+// authentication scheme.
+func isTchar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // b64token is the RFC 6750 b64token set without "=" (handled as trailing
