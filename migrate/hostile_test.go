@@ -118,3 +118,30 @@ func TestRunRefusesAutocommitVariable(t *testing.T) {
 		require.ErrorIs(t, err, migrate.ErrTransactionControl, s)
 	}
 }
+
+// In a table without a primary key the sample keys are the checked
+// columns, so a second NULL-tenant row has the same key ("NULL") as the
+// first. The count grew: the step is blamed and rolled back.
+func TestRunBlamesGrowthWithoutNewKey(t *testing.T) {
+	for name, open := range openers() {
+		if name == "mysql" {
+			continue // the step's INSERT is plain DML: same logic, slower setup
+		}
+		t.Run(name, func(t *testing.T) {
+			db, d := open(t)
+			exec(t, db,
+				`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+				`CREATE TABLE events (tenant_id BIGINT, note VARCHAR(20))`,
+				`INSERT INTO organizations VALUES (1)`,
+				`INSERT INTO events VALUES (1, 'ok'), (NULL, 'old')`)
+			before := state(t, db, d)
+			rep, err := migrate.Run(t.Context(), db, migrate.SQL(`INSERT INTO events VALUES (NULL, 'new')`), nil)
+			require.ErrorIs(t, err, migrate.ErrViolation)
+			r := find(t, rep, migrate.NullTenant, "events", "")
+			require.Equal(t, migrate.StatusNew, r.Status)
+			require.EqualValues(t, 2, r.Count)
+			require.Equal(t, migrate.OutcomeRolledBack, rep.Outcome)
+			require.Equal(t, before, state(t, db, d))
+		})
+	}
+}

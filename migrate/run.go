@@ -307,9 +307,6 @@ func markSince(post, pre []Result) {
 			continue
 		}
 		exact := int64(len(p.all)) == p.Count && int64(len(r.all)) == r.Count
-		if !exact && r.Count > p.Count {
-			continue
-		}
 		if exact {
 			seen := make(map[string]bool, len(p.all))
 			for _, k := range p.all {
@@ -327,6 +324,11 @@ func markSince(post, pre []Result) {
 			if gained {
 				continue
 			}
+		}
+		// More rows, even with no new key: keys repeat in a table without
+		// a primary key (they are then the checked columns).
+		if r.Count > p.Count {
+			continue
 		}
 		r.Status = StatusPreExisting
 	}
