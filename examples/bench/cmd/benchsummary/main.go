@@ -63,6 +63,9 @@ func main() {
 			if bk, ok := med(w, i, "B/key"); ok {
 				line += fmt.Sprintf("  %7.1f B/key", bk)
 			}
+			if dn, ok := med(w, i, "denied/op"); ok && dn > 0 {
+				line += fmt.Sprintf("  %.2f denied/op", dn)
+			}
 			if e, ok := med(w, i, "errors/op"); ok && e > 0 {
 				line += fmt.Sprintf("  %.4f errors/op", e)
 			}
