@@ -94,6 +94,7 @@ func TestPostgresRefusesUnsafeRole(t *testing.T) {
 	t.Parallel()
 	owner := testenv.Name("tk_owner")
 	bypass := testenv.Name("tk_bypass")
+	member := testenv.Name("tk_member")
 	base := testenv.Postgres(t)
 	// Registered before the database exists, so it runs after the database
 	// is dropped (cleanups run last-in first-out) and the roles own nothing.
@@ -105,7 +106,7 @@ func TestPostgresRefusesUnsafeRole(t *testing.T) {
 		defer db.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, r := range []string{owner, bypass} {
+		for _, r := range []string{member, owner, bypass} {
 			_, _ = db.ExecContext(ctx, "DROP ROLE IF EXISTS "+r)
 		}
 	})
@@ -126,6 +127,7 @@ func TestPostgresRefusesUnsafeRole(t *testing.T) {
 		"CREATE ROLE " + owner + " LOGIN NOSUPERUSER NOBYPASSRLS",
 		"ALTER TABLE meter_readings OWNER TO " + owner,
 		"CREATE ROLE " + bypass + " LOGIN NOSUPERUSER BYPASSRLS",
+		"CREATE ROLE " + member + " LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE " + owner,
 	} {
 		_, err := good.Owner.ExecContext(t.Context(), stmt)
 		require.NoError(t, err, stmt)
@@ -141,6 +143,7 @@ func TestPostgresRefusesUnsafeRole(t *testing.T) {
 		{"superuser", superURL.String(), "is a superuser"},
 		{"table owner", as(owner), "owns table meter_readings"},
 		{"bypassrls", as(bypass), "has BYPASSRLS"},
+		{"member of the owner", as(member), "is a member of \"" + owner + "\", which owns table meter_readings"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Open(t.Context(), Config{DB: dsn, AppDB: c.appDB, Logger: testLogger(t)})
@@ -148,6 +151,14 @@ func TestPostgresRefusesUnsafeRole(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+
+	// A tenant table whose policies are not forced is refused too, even for
+	// a safe role.
+	_, err = good.Owner.ExecContext(t.Context(), "ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY")
+	require.NoError(t, err)
+	_, err = Open(t.Context(), Config{DB: dsn, Logger: testLogger(t)})
+	require.ErrorIs(t, err, ErrUnsafeRole)
+	require.ErrorContains(t, err, "not ENABLEd and FORCEd on table invoices")
 
 	// The serve command exits non-zero with the reason.
 	var out, errOut syncBuffer
