@@ -31,8 +31,8 @@ type monitorParts struct {
 
 // newMonitor builds the monitor parts. The dashboard exists only with an
 // admin token (TENANTKIT_ADMIN_TOKEN), which is also its only credential:
-// an admin sees every tenant. Alerts are evaluated when the dashboard is
-// viewed, at most once a minute, and logged (the demo has no background
+// an admin sees every tenant. Alerts are evaluated when an admin views the
+// dashboard, at most once a minute, and logged (the demo has no background
 // loop that Close could stop).
 func (a *App) newMonitor() *monitorParts {
 	rec := monitor.NewRecorder(nil)
@@ -74,6 +74,12 @@ func (a *App) newMonitor() *monitorParts {
 			// Same page without the token in the URL; the path is under
 			// /admin/monitor/ (the route), so this cannot redirect elsewhere.
 			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+			return
+		}
+		// Only a viewer's request may cost an evaluation (every tenant's
+		// usage queried): anonymous requests go straight to the 401.
+		if _, err := auth(r); err != nil {
+			http.StripPrefix("/admin/monitor", dash).ServeHTTP(w, r)
 			return
 		}
 		mu.Lock()

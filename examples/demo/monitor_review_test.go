@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -33,4 +34,21 @@ func TestMonitorTokenCookieSecureOverTLS(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost/admin/monitor/?token=adm1n", nil))
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	require.False(t, w.Result().Cookies()[0].Secure)
+}
+
+// An unauthenticated request to the dashboard must not trigger an alert
+// evaluation (a query of every tenant's usage): only a viewer's request may.
+func TestMonitorEvaluationOnlyForAuthenticatedViewers(t *testing.T) {
+	var logs syncBuffer
+	a := openApp(t, Config{DB: allBackends[0].db(t), AdminToken: "adm1n",
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := a.Handler()
+	for _, hdr := range [][]string{nil, {"Authorization", "Bearer wrong"}} {
+		r := get(t, h, "http://localhost/admin/monitor/api/summary", hdr...)
+		require.Equal(t, http.StatusUnauthorized, r.Status)
+	}
+	require.NotContains(t, logs.String(), "tenant alert", "no evaluation for an unauthenticated request")
+	r := get(t, h, "http://localhost/admin/monitor/api/summary", "Authorization", "Bearer adm1n")
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Contains(t, logs.String(), "tenant alert", "an admin's request evaluates alerts")
 }
