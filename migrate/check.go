@@ -439,9 +439,14 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 	keys := keyColumns(t, []string{tc})
 	r := p.base(MissingTenant, t, "", []string{tc})
 	r.RefTable, r.RefColumns, r.KeyColumns = root.Name, []string{key}, keys
-	notExists := "NOT EXISTS (SELECT 1 FROM " + p.tbl(root.Name) + " o WHERE " + p.col("o", key) + " = %s)"
+	ok, _ := root.Column(key)
+	oc, _ := t.Column(tc)
+	notExists := func(v string) string {
+		a, b := p.comparable(p.col("o", key), ok.Type, v, oc.Type)
+		return "NOT EXISTS (SELECT 1 FROM " + p.tbl(root.Name) + " o WHERE " + a + " = " + b + ")"
+	}
 	antiJoin := p.window(keys, p.col("c", tc), p.tbl(t.Name)+" c",
-		p.col("c", tc)+" IS NOT NULL AND "+fmt.Sprintf(notExists, p.col("c", tc)))
+		p.col("c", tc)+" IS NOT NULL AND "+notExists(p.col("c", tc)))
 	ix := btreeLedBy(t, tc)
 	if ix == nil {
 		r.Plan = "one sequential pass, anti-join with " + root.Name + " (no btree index led by " + tc + ")"
@@ -466,17 +471,14 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 	limit := " LIMIT " + strconv.Itoa(maxTenantIDs+1)
 	distinct := "WITH RECURSIVE t(v) AS (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c UNION ALL " +
 		"SELECT (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c WHERE " + c + " > t.v) FROM t WHERE t.v IS NOT NULL) " +
-		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + fmt.Sprintf(notExists, "t.v") + limit
+		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + notExists("t.v") + limit
 	if p.d == sqldialect.MySQL {
 		r.Plan = "loose index scan (DISTINCT " + tc + ") on " + ix.Name + ", anti-join with " + root.Name
 		distinct = "SELECT d.v FROM (SELECT DISTINCT " + c + " AS v FROM " + p.tbl(t.Name) + " c WHERE " + c + " IS NOT NULL) d WHERE " +
-			fmt.Sprintf(notExists, "d.v") + limit
+			notExists("d.v") + limit
 	}
 	r.SQL = distinct
-	colType := ""
-	if cc, ok := t.Column(tc); ok {
-		colType = cc.Type
-	}
+	colType := oc.Type
 	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
 		ids, err := scanStrings(ctx, q, distinct)
 		if err != nil || len(ids) == 0 {
@@ -543,6 +545,46 @@ func (p *planner) orphan(t *catalog.Table, fk catalog.ForeignKey) check {
 	}}
 }
 
+// tenantType returns the declared type of the tenant column that decides
+// t's tenant: its own, or that of the end of its TenantPath.
+func (p *planner) tenantType(t *catalog.Table) string {
+	if t.Kind == catalog.Closure && len(t.TenantPath) > 0 {
+		if t = p.c.Table(t.TenantPath[len(t.TenantPath)-1].RefTable); t == nil {
+			return ""
+		}
+	}
+	c, _ := t.Column(p.c.Opts.TenantColumn)
+	return c.Type
+}
+
+// comparable returns a and b (of declared types ta and tb) ready to be
+// compared. PostgreSQL has no implicit cast between, say, bigint and text
+// or uuid and text: a tenant column of one and a tenant key of the other
+// would make the check fail, so such pairs compare as text. MySQL/MariaDB
+// and SQLite convert on their own.
+func (p *planner) comparable(a, ta, b, tb string) (string, string) {
+	if p.d != sqldialect.Postgres || typeFamily(ta) == typeFamily(tb) {
+		return a, b
+	}
+	return "CAST(" + a + " AS text)", "CAST(" + b + " AS text)"
+}
+
+// typeFamily groups PostgreSQL types that compare with each other without
+// a cast.
+func typeFamily(t string) string {
+	t = catalog.NormalizeType(t)
+	if i := strings.IndexByte(t, '('); i >= 0 {
+		t = t[:i]
+	}
+	switch t {
+	case "smallint", "integer", "bigint", "numeric", "decimal", "real", "double precision":
+		return "number"
+	case "text", "character varying", "character", "varchar", "char", "bpchar", "name":
+		return "string"
+	}
+	return t
+}
+
 // tenantOf returns the joins that lead from alias (a row of t) to its
 // tenant and the expression of that tenant, or ok=false when t has none.
 func (p *planner) tenantOf(t *catalog.Table, alias string) (joins, expr string, ok bool) {
@@ -587,7 +629,8 @@ func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, b
 	r := p.base(CrossTenant, t, fk.Name, fk.Columns)
 	r.RefTable, r.RefColumns, r.KeyColumns = fk.RefTable, fk.RefColumns, keys
 	from := p.tbl(t.Name) + " c" + cj + " JOIN " + p.tbl(fk.RefTable) + " p ON " + p.fkJoin("c", "p", fk) + pj
-	r.SQL = p.window(keys, "", from, ce+" <> "+pe)
+	cv, pv := p.comparable(ce, p.tenantType(t), pe, p.tenantType(ref))
+	r.SQL = p.window(keys, "", from, cv+" <> "+pv)
 	precise := r.SQL
 	var prefilter string
 	if p.d == sqldialect.MySQL {

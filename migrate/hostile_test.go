@@ -145,3 +145,31 @@ func TestRunBlamesGrowthWithoutNewKey(t *testing.T) {
 		})
 	}
 }
+
+// A tenant column of type text in one table and bigint in another (and in
+// the tenant table) must not make PostgreSQL's checks fail with "operator
+// does not exist": mixed types compare as text.
+func TestCheckMixedTenantTypes(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, _ := open(t)
+			exec(t, db,
+				`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+				`CREATE TABLE things (id BIGINT PRIMARY KEY, tenant_id VARCHAR(20) NOT NULL)`,
+				`CREATE INDEX things_tenant ON things (tenant_id)`,
+				`CREATE TABLE uses (id BIGINT PRIMARY KEY, tenant_id BIGINT NOT NULL, thing BIGINT REFERENCES things(id))`,
+				`INSERT INTO organizations VALUES (1), (2)`,
+				`INSERT INTO things VALUES (1, '1'), (2, '2'), (3, '7')`,
+				`INSERT INTO uses VALUES (1, 1, 1), (2, 1, 2)`)
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			r := find(t, rep, migrate.MissingTenant, "things", "")
+			require.EqualValues(t, 1, r.Count)
+			require.Equal(t, [][]string{{"3"}}, r.Samples)
+			require.Equal(t, []string{"7"}, r.TenantIDs)
+			r = find(t, rep, migrate.CrossTenant, "uses", "things")
+			require.EqualValues(t, 1, r.Count)
+			require.Equal(t, [][]string{{"2"}}, r.Samples)
+		})
+	}
+}
