@@ -164,3 +164,16 @@ func TestReviewTrendsDSTAtMidnight(t *testing.T) {
 		})
 	}
 }
+
+// With nothing visible there is no data and so no data age: the page must
+// not hand the script year 1's timestamp (rendered as millions of hours).
+func TestReviewIndexWithoutDataShowsNoAge(t *testing.T) {
+	f := newDashFixture(t)
+	f.token["ghost"] = Viewer{Name: "ghost", Tenants: []tenant.ID{"no-such-tenant"}}
+	code, body, _ := f.get(t, "ghost", "/")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "No tenants to show.")
+	require.NotContains(t, body, `data-asof="-`)
+	require.NotContains(t, body, "0001-01-01")
+	require.Contains(t, body, "no data")
+}
