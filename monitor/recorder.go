@@ -400,9 +400,10 @@ type Stats struct {
 	// Latency merges every 6-hour block that overlaps the range, so it may
 	// cover up to 6 hours more than the range on each side.
 	Latency Histogram
-	// Hours is the number of whole hour slots in the range the Recorder
-	// could observe (at or after its creation); UpHours how many of them
-	// were up: at least one request and at most half of them errors.
+	// Hours is the number of hour slots in the range the Recorder could
+	// observe (at or after its creation, within the 26-hour ring, not in
+	// the future); UpHours how many of them were up: at least one request
+	// and at most half of them errors.
 	Hours, UpHours int
 	// LastActivity is the end of the tenant's latest request, to the second;
 	// zero when none was recorded.
@@ -430,7 +431,13 @@ func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
 	if h1 < h0 {
 		return st
 	}
-	createdHour := r.hourOf(r.created)
+	// Observable hours: at or after the Recorder's creation, still in the
+	// ring, and not in the future. Others are neither up nor down.
+	nowHour := r.hourOf(r.now())
+	oldest := r.hourOf(r.created)
+	if nowHour >= hourSlots && nowHour-hourSlots+1 > oldest {
+		oldest = nowHour - hourSlots + 1
+	}
 	for h := h0; h <= h1; h++ {
 		hs := &s.hours[h%hourSlots]
 		var reqs, errs uint64
@@ -439,7 +446,7 @@ func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
 		}
 		st.Requests += reqs
 		st.Errors += errs
-		if h >= createdHour {
+		if h >= oldest && h <= nowHour {
 			st.Hours++
 			if reqs > 0 && errs*2 <= reqs {
 				st.UpHours++

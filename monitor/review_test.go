@@ -177,3 +177,22 @@ func TestReviewIndexWithoutDataShowsNoAge(t *testing.T) {
 	require.NotContains(t, body, "0001-01-01")
 	require.Contains(t, body, "no data")
 }
+
+// Hours the ring no longer holds (older than 26 hours) or that have not
+// happened yet cannot be observed: they must not count as down hours.
+func TestReviewStatsObservesOnlyHoursTheRingHolds(t *testing.T) {
+	clk := newFakeClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	rec := NewRecorder(&RecorderOptions{Now: clk.Now})
+	for range 72 {
+		rec.Record("a", clk.Now(), time.Millisecond, false)
+		clk.Advance(time.Hour)
+	}
+	rec.Record("a", clk.Now(), time.Millisecond, false)
+	now := clk.Now()
+	st := rec.Stats("a", now.Add(-48*time.Hour), now)
+	require.LessOrEqual(t, st.Hours, 26)
+	require.Equal(t, st.Hours, st.UpHours, "a tenant up every hour is up in every observable hour")
+	st = rec.Stats("a", now.Add(-time.Hour), now.Add(10*time.Hour))
+	require.Equal(t, 2, st.Hours, "future hours are not observed")
+	require.Equal(t, 2, st.UpHours)
+}
