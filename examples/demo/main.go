@@ -119,7 +119,12 @@ func printUsage(w io.Writer, cmds []command) {
 func newFlagSet(e *env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	printed := false // Parse prints it on --help, and so does the caller that gets ErrHelp
 	fs.Usage = func() {
+		if printed {
+			return
+		}
+		printed = true
 		fmt.Fprintf(e.Stdout, "Usage: demo %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.SetOutput(e.Stdout)
 		fs.PrintDefaults()
