@@ -366,6 +366,15 @@ func (p *planner) tbl(name string) string {
 	return p.d.Quote(p.c.Schema) + "." + p.d.Quote(name)
 }
 
+// refTbl returns fk's parent table, qualified with its own schema when it
+// lives in another one.
+func (p *planner) refTbl(fk catalog.ForeignKey) string {
+	if fk.RefSchema != "" {
+		return p.d.Quote(fk.RefSchema) + "." + p.d.Quote(fk.RefTable)
+	}
+	return p.tbl(fk.RefTable)
+}
+
 func (p *planner) col(alias, name string) string { return alias + "." + p.d.Quote(name) }
 
 func (p *planner) cols(alias string, names []string) string {
@@ -512,7 +521,7 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 // isTenantFK reports whether fk is the tenant column's key to the tenant
 // table, which MissingTenant checks with a better plan.
 func (p *planner) isTenantFK(t *catalog.Table, fk catalog.ForeignKey) bool {
-	return t.Kind == catalog.TenantOwned && fk.RefTable == p.c.Opts.TenantTable &&
+	return t.Kind == catalog.TenantOwned && fk.RefSchema == "" && fk.RefTable == p.c.Opts.TenantTable &&
 		slices.Equal(fk.Columns, []string{p.c.Opts.TenantColumn}) && slices.Equal(fk.RefColumns, []string{p.c.Opts.TenantKey})
 }
 
@@ -532,9 +541,11 @@ func (p *planner) orphan(t *catalog.Table, fk catalog.ForeignKey) check {
 	for _, c := range fk.Columns {
 		where = append(where, p.col("c", c)+" IS NOT NULL")
 	}
-	where = append(where, "NOT EXISTS (SELECT 1 FROM "+p.tbl(fk.RefTable)+" p WHERE "+p.fkJoin("c", "p", fk)+")")
+	where = append(where, "NOT EXISTS (SELECT 1 FROM "+p.refTbl(fk)+" p WHERE "+p.fkJoin("c", "p", fk)+")")
 	r.Plan = "one pass over " + t.Name + ", anti-join with " + fk.RefTable
-	if ref := p.c.Table(fk.RefTable); ref != nil && ref.IndexLedBy(fk.RefColumns...) == nil {
+	if fk.RefSchema != "" {
+		r.Plan += " in " + fk.RefSchema
+	} else if ref := p.c.Table(fk.RefTable); ref != nil && ref.IndexLedBy(fk.RefColumns...) == nil {
 		r.Plan += " (no index on the referenced columns: hashed or scanned)"
 	}
 	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", strings.Join(where, " AND "))
@@ -606,7 +617,7 @@ func (p *planner) tenantOf(t *catalog.Table, alias string) (joins, expr string, 
 
 func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, bool) {
 	ref := p.c.Table(fk.RefTable)
-	if ref == nil || fk.RefTable == t.Name && t.Kind == catalog.Closure {
+	if ref == nil || fk.RefSchema != "" || fk.RefTable == t.Name && t.Kind == catalog.Closure {
 		return check{}, false
 	}
 	if t.Kind == catalog.Closure && len(t.TenantPath) > 0 && t.TenantPath[0].Name == fk.Name {

@@ -1,13 +1,16 @@
 package migrate_test
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 	"github.com/tenantkit/tenantkit/migrate"
 )
 
@@ -170,6 +173,63 @@ func TestCheckMixedTenantTypes(t *testing.T) {
 			r = find(t, rep, migrate.CrossTenant, "uses", "things")
 			require.EqualValues(t, 1, r.Count)
 			require.Equal(t, [][]string{{"2"}}, r.Samples)
+		})
+	}
+}
+
+// A key to a shared table in another PostgreSQL schema or MySQL database is
+// checked against that table, not against a same-named table of the
+// checked schema, and is not taken for a tenant path.
+func TestCheckKeyToOtherSchema(t *testing.T) {
+	for _, name := range []string{"postgres", "mysql"} {
+		t.Run(name, func(t *testing.T) {
+			var db *sql.DB
+			var other string
+			if name == "postgres" {
+				db = testenv.PostgresDB(t)
+				other = "Ref Data"
+				exec(t, db, `CREATE SCHEMA "Ref Data"`)
+			} else {
+				// Created first so it is dropped after the database that
+				// references it.
+				cfg, err := mysql.ParseDSN(testenv.MySQLDatabase(t))
+				require.NoError(t, err)
+				other = cfg.DBName
+				db = testenv.MySQLDB(t)
+			}
+			d, err := sqldialect.Detect(t.Context(), db)
+			require.NoError(t, err)
+			q := d.Quote
+			exec(t, db,
+				`CREATE TABLE `+q(other)+`.currencies (code CHAR(3) PRIMARY KEY, tenant_id BIGINT)`,
+				`INSERT INTO `+q(other)+`.currencies VALUES ('EUR', 1), ('USD', 2)`,
+				`CREATE TABLE currencies (code CHAR(3) PRIMARY KEY, tenant_id BIGINT)`, // same name, empty, tenant-owned
+				`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+				`CREATE TABLE prices (id BIGINT PRIMARY KEY, tenant_id BIGINT NOT NULL, cur CHAR(3),
+					CONSTRAINT prices_cur_fk FOREIGN KEY (cur) REFERENCES `+q(other)+`.currencies (code))`,
+				`CREATE TABLE notes (id BIGINT PRIMARY KEY, cur CHAR(3) NOT NULL,
+					CONSTRAINT notes_cur_fk FOREIGN KEY (cur) REFERENCES `+q(other)+`.currencies (code))`,
+				`INSERT INTO organizations VALUES (1)`,
+				`INSERT INTO prices VALUES (1, 1, 'EUR'), (2, 1, 'USD')`,
+				`INSERT INTO notes VALUES (1, 'EUR')`)
+			bypass(t, db, d, `INSERT INTO prices VALUES (3, 1, 'XXX')`)
+
+			c, err := catalog.Load(t.Context(), db, d, nil)
+			require.NoError(t, err)
+			fk := c.Table("prices").ForeignKeys[0]
+			require.Equal(t, other, fk.RefSchema)
+			require.Equal(t, "currencies", fk.RefTable)
+			require.Equal(t, catalog.Global, c.Table("notes").Kind, "a key to another schema is no tenant path")
+
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			r := find(t, rep, migrate.Orphan, "prices", "currencies")
+			require.EqualValues(t, 1, r.Count, r.SQL)
+			require.Equal(t, [][]string{{"3"}}, r.Samples)
+			require.EqualValues(t, 0, find(t, rep, migrate.Orphan, "notes", "currencies").Count)
+			for _, r := range rep.Results {
+				require.NotEqual(t, migrate.CrossTenant, r.Check, r.ID)
+			}
 		})
 	}
 }

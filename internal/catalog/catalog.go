@@ -112,6 +112,12 @@ type ForeignKey struct {
 	Columns    []string
 	RefTable   string
 	RefColumns []string
+	// RefSchema is, for a key to a table in another PostgreSQL schema or
+	// MySQL/MariaDB database (a shared reference table kept elsewhere),
+	// that schema; empty when the parent is in Catalog.Schema. Such a
+	// parent is not in Tables, and Catalog.Table(RefTable) would name a
+	// different table (or none): classification and Order ignore the key.
+	RefSchema string
 	// Deferrable and InitiallyDeferred are PostgreSQL only (always false on
 	// MySQL/MariaDB; SQLite does not report them).
 	Deferrable        bool
@@ -279,7 +285,7 @@ func (c *Catalog) Order(tables []string) ([]string, error) {
 	for n := range in {
 		parents[n] = map[string]bool{}
 		for _, fk := range c.Table(n).ForeignKeys {
-			if fk.RefTable == n || !in[fk.RefTable] || parents[n][fk.RefTable] {
+			if fk.RefSchema != "" || fk.RefTable == n || !in[fk.RefTable] || parents[n][fk.RefTable] {
 				continue
 			}
 			parents[n][fk.RefTable] = true
@@ -525,7 +531,7 @@ func (c *Catalog) tenantPath(t *Table, notNull bool) []ForeignKey {
 		n := queue[0]
 		queue = queue[1:]
 		for _, fk := range n.t.ForeignKeys {
-			if seen[fk.RefTable] {
+			if fk.RefSchema != "" || seen[fk.RefTable] {
 				continue
 			}
 			if notNull && !allNotNull(n.t, fk.Columns) {

@@ -30,6 +30,8 @@
 //
 // PostgreSQL: one schema (current_schema() by default); partitions are
 // folded into their parent; expression index parts appear as their text.
+// A foreign key to a table in another schema (database on MySQL/MariaDB)
+// names it in RefSchema; that parent is not in the catalog.
 // MySQL/MariaDB: one database (DATABASE() by default); no deferrable keys;
 // MariaDB's textual NULL default is reported as no default on a nullable
 // column. SQLite: the main database; constraint names are not exposed, so

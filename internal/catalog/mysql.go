@@ -98,7 +98,8 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, schema)
 	}
 
 	rows, err = db.QueryContext(ctx, `
-SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.REFERENCED_TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE
+SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.REFERENCED_TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE,
+       CASE WHEN k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA THEN '' ELSE k.REFERENCED_TABLE_SCHEMA END
 FROM information_schema.KEY_COLUMN_USAGE k
 JOIN information_schema.REFERENTIAL_CONSTRAINTS r
   ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME
@@ -109,8 +110,8 @@ ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`, schema)
 	}
 	var fk *ForeignKey
 	for rows.Next() {
-		var tname, cname, rname, col, refcol, del string
-		if err := rows.Scan(&tname, &cname, &rname, &col, &refcol, &del); err != nil {
+		var tname, cname, rname, col, refcol, del, rschema string
+		if err := rows.Scan(&tname, &cname, &rname, &col, &refcol, &del, &rschema); err != nil {
 			rows.Close()
 			return fmt.Errorf("foreign keys: %w", err)
 		}
@@ -120,7 +121,7 @@ ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`, schema)
 		}
 		if fk == nil || fk.Table != tname || fk.Name != cname {
 			t.ForeignKeys = append(t.ForeignKeys, ForeignKey{
-				Name: cname, Table: tname, RefTable: rname, Validated: true, OnDelete: upper(del),
+				Name: cname, Table: tname, RefTable: rname, RefSchema: rschema, Validated: true, OnDelete: upper(del),
 			})
 			fk = &t.ForeignKeys[len(t.ForeignKeys)-1]
 		}

@@ -99,11 +99,12 @@ ORDER BY t.relname, i.relname, k.ord`, schema)
 	// Foreign keys with their column pairs in constraint order.
 	rows, err = db.QueryContext(ctx, `
 SELECT t.relname, con.conname, r.relname, con.condeferrable, con.condeferred, con.convalidated,
-       con.confdeltype, ca.attname, ra.attname
+       con.confdeltype, ca.attname, ra.attname, CASE WHEN rn.nspname = n.nspname THEN '' ELSE rn.nspname END
 FROM pg_constraint con
 JOIN pg_class t ON t.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
 JOIN pg_class r ON r.oid = con.confrelid
+JOIN pg_namespace rn ON rn.oid = r.relnamespace
 CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(col, refcol, ord)
 JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.col
 JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refcol
@@ -114,9 +115,9 @@ ORDER BY t.relname, con.conname, k.ord`, schema)
 	}
 	var fk *ForeignKey
 	for rows.Next() {
-		var tname, cname, rname, del, col, refcol string
+		var tname, cname, rname, del, col, refcol, rschema string
 		var deferrable, deferred, validated bool
-		if err := rows.Scan(&tname, &cname, &rname, &deferrable, &deferred, &validated, &del, &col, &refcol); err != nil {
+		if err := rows.Scan(&tname, &cname, &rname, &deferrable, &deferred, &validated, &del, &col, &refcol, &rschema); err != nil {
 			rows.Close()
 			return fmt.Errorf("foreign keys: %w", err)
 		}
@@ -126,7 +127,7 @@ ORDER BY t.relname, con.conname, k.ord`, schema)
 		}
 		if fk == nil || fk.Table != tname || fk.Name != cname {
 			t.ForeignKeys = append(t.ForeignKeys, ForeignKey{
-				Name: cname, Table: tname, RefTable: rname,
+				Name: cname, Table: tname, RefTable: rname, RefSchema: rschema,
 				Deferrable: deferrable, InitiallyDeferred: deferred, Validated: validated,
 				OnDelete: pgAction(del),
 			})
