@@ -298,3 +298,30 @@ func TestSQLiteImplicitParentKey(t *testing.T) {
 	id, _ := c.Table("things").Column("id")
 	require.True(t, id.Identity)
 }
+
+// SQLite reports a REFERENCES clause as written; names differing in case
+// from the parent's declaration still resolve to the parent, so a closure
+// table is classified and its key columns are the parent's.
+func TestSQLiteReferenceCase(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	for _, s := range []string{
+		`CREATE TABLE Organizations (ID INTEGER PRIMARY KEY)`,
+		`CREATE TABLE Invoices (Id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL REFERENCES ORGANIZATIONS)`,
+		`CREATE TABLE items (id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL REFERENCES invoices(ID))`,
+	} {
+		_, err := db.ExecContext(t.Context(), s)
+		require.NoError(t, err)
+	}
+	c, err := catalog.Load(t.Context(), db, sqldialect.SQLite, &catalog.Options{TenantTable: "Organizations", TenantKey: "ID"})
+	require.NoError(t, err)
+	fk := c.Table("items").ForeignKeys[0]
+	require.Equal(t, "Invoices", fk.RefTable)
+	require.Equal(t, []string{"Id"}, fk.RefColumns)
+	fk = c.Table("Invoices").ForeignKeys[0]
+	require.Equal(t, "Organizations", fk.RefTable)
+	require.Equal(t, []string{"ID"}, fk.RefColumns)
+	require.Equal(t, catalog.Closure, c.Table("items").Kind)
+	order, err := c.Order(nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"Organizations", "Invoices", "items"}, order)
+}

@@ -32,20 +32,49 @@ func loadSQLite(ctx context.Context, db Querier, c *Catalog) error {
 			return fmt.Errorf("table %q: %w", n, err)
 		}
 	}
-	// A foreign key that names no parent columns references the parent's
-	// primary key.
-	tables := c.byName()
+	// SQLite reports the parent table and columns as the REFERENCES clause
+	// spells them, and compares names without regard to (ASCII) case:
+	// name them as the parent declares them. A foreign key that names no
+	// parent columns references the parent's primary key.
+	tables := map[string]*Table{}
+	for _, t := range c.Tables {
+		tables[foldASCII(t.Name)] = t
+	}
 	for _, t := range c.Tables {
 		for i := range t.ForeignKeys {
 			fk := &t.ForeignKeys[i]
+			p := tables[foldASCII(fk.RefTable)]
+			if p == nil {
+				continue
+			}
+			fk.RefTable = p.Name
 			if len(fk.RefColumns) > 0 && fk.RefColumns[0] == "" {
-				if p := tables[fk.RefTable]; p != nil && len(p.PrimaryKey) == len(fk.Columns) {
+				if len(p.PrimaryKey) == len(fk.Columns) {
 					copy(fk.RefColumns, p.PrimaryKey)
+				}
+				continue
+			}
+			for j, rc := range fk.RefColumns {
+				for _, col := range p.Columns {
+					if foldASCII(col.Name) == foldASCII(rc) {
+						fk.RefColumns[j] = col.Name
+					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// foldASCII lower-cases the ASCII letters of s, as SQLite does when it
+// compares identifiers.
+func foldASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 func sqliteTable(ctx context.Context, db Querier, t *Table) error {
