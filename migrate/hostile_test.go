@@ -233,3 +233,64 @@ func TestCheckKeyToOtherSchema(t *testing.T) {
 		})
 	}
 }
+
+// PostgreSQL: a NOT VALID key's old orphans are found and not blamed; an
+// orphan a step slips past a deferred key is caught before COMMIT and the
+// whole step, DDL included, rolls back.
+func TestRunDeferredAndNotValidKeys(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	d := sqldialect.Postgres
+	exec(t, db,
+		`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+		`CREATE TABLE parents (id BIGINT PRIMARY KEY, tenant_id BIGINT NOT NULL REFERENCES organizations(id))`,
+		`CREATE TABLE kids (id BIGINT PRIMARY KEY, tenant_id BIGINT NOT NULL REFERENCES organizations(id), parent BIGINT, old BIGINT)`,
+		`INSERT INTO organizations VALUES (1)`,
+		`INSERT INTO parents VALUES (1, 1)`,
+		`INSERT INTO kids VALUES (1, 1, 1, 1), (2, 1, 1, 77)`,
+		`ALTER TABLE kids ADD CONSTRAINT kids_old_fk FOREIGN KEY (old) REFERENCES parents(id) NOT VALID`,
+		`ALTER TABLE kids ADD CONSTRAINT kids_parent_fk FOREIGN KEY (parent) REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED`)
+	c, err := catalog.Load(t.Context(), db, d, nil)
+	require.NoError(t, err)
+	for _, fk := range c.Table("kids").ForeignKeys {
+		switch fk.Name {
+		case "kids_old_fk":
+			require.False(t, fk.Validated)
+		case "kids_parent_fk":
+			require.True(t, fk.Deferrable)
+			require.True(t, fk.InitiallyDeferred)
+		}
+	}
+	before := state(t, db, d)
+	rep, err := migrate.Run(t.Context(), db, migrate.SQL(
+		`ALTER TABLE kids ADD COLUMN note TEXT`,
+		`INSERT INTO kids (id, tenant_id, parent) VALUES (3, 1, 555)`,
+	), nil)
+	require.ErrorIs(t, err, migrate.ErrViolation)
+	require.Equal(t, migrate.OutcomeRolledBack, rep.Outcome)
+	for _, r := range rep.Results {
+		switch r.Constraint {
+		case "kids_parent_fk":
+			if r.Check == migrate.Orphan {
+				require.Equal(t, migrate.StatusNew, r.Status)
+				require.Equal(t, [][]string{{"3"}}, r.Samples)
+			}
+		case "kids_old_fk":
+			if r.Check == migrate.Orphan {
+				require.Equal(t, migrate.StatusPreExisting, r.Status)
+				require.Equal(t, [][]string{{"2"}}, r.Samples)
+			}
+		}
+	}
+	require.Equal(t, before, state(t, db, d))
+
+	// A step that removes the old orphan is applied; nothing is blamed.
+	rep, err = migrate.Run(t.Context(), db, migrate.SQL(`UPDATE kids SET old = NULL WHERE id = 2`), nil)
+	require.NoError(t, err)
+	require.Equal(t, migrate.OutcomeApplied, rep.Outcome)
+	require.True(t, rep.OK())
+	for _, r := range rep.Pre {
+		if r.ID == "fk_orphan:kids:kids_old_fk" {
+			require.EqualValues(t, 1, r.Count)
+		}
+	}
+}
