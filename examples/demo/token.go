@@ -154,7 +154,12 @@ func (a *App) recordTokenUse(store *tokenscope.SQLStore, next http.Handler) http
 // The notes have the shape "token <id> of tenant <token tenant> presented
 // for tenant <requested tenant>: <method> <path>", which monitor.go
 // (tokenTenantFromNotes) reads back: keep it.
+//
+// The write does not follow the request's cancellation: a client that hangs
+// up right after sending a cross-tenant request must not leave no trace.
 func (a *App) auditCrossTenant(ctx context.Context, at tokenscope.Attempt) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	notes := fmt.Sprintf("token %s of tenant %s presented for tenant %s: %s %s", at.TokenID, at.TokenTenant, at.RequestTenant, at.Method, at.Path)
 	return a.tx(ctx, func(tx *sql.Tx, tid int64) error {
 		_, err := tx.ExecContext(ctx, a.q(`INSERT INTO audit_logs (tenant_id, action, entity_type, notes, ip, created_at)
