@@ -216,7 +216,7 @@ func Check(ctx context.Context, db Querier, opts *Options) (*Report, error) {
 	}
 	if err != nil {
 		rep.Outcome = OutcomeFailed
-		return rep, err
+		return rep, classify(d, err)
 	}
 	o.Logger.LogAttrs(ctx, slog.LevelInfo, "tenant integrity check",
 		slog.String("outcome", string(rep.Outcome)), slog.Int("checks", len(results)),

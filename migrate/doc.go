@@ -112,8 +112,8 @@
 // Errors carry the report: *ViolationError (errors.Is ErrViolation),
 // *StepError when the step itself failed (a lock wait beyond LockTimeout
 // matches ErrLockTimeout, a statement beyond StatementTimeout
-// ErrStatementTimeout; neither is ever a violation), *PartialError on
-// MySQL/MariaDB. A step must not BEGIN, COMMIT or ROLLBACK itself
+// ErrStatementTimeout; neither is ever a violation, and a check query
+// that times out matches them too), *PartialError on MySQL/MariaDB. A step must not BEGIN, COMMIT or ROLLBACK itself
 // (ErrTransactionControl): the transaction is Run's.
 //
 // Check and Run hold no state between calls and are safe for concurrent use;

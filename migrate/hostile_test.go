@@ -1,9 +1,11 @@
 package migrate_test
 
 import (
+	"context"
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
@@ -292,5 +294,40 @@ func TestRunDeferredAndNotValidKeys(t *testing.T) {
 		if r.ID == "fk_orphan:kids:kids_old_fk" {
 			require.EqualValues(t, 1, r.Count)
 		}
+	}
+}
+
+// A pre-check that waits beyond LockTimeout on a lock another session
+// holds (a concurrent migration's ALTER, LOCK TABLES) is a lock timeout
+// too, never a violation, and nothing runs.
+func TestRunPreCheckLockTimeout(t *testing.T) {
+	hold := map[string][]string{
+		"postgres": {`BEGIN`, `LOCK TABLE meters IN ACCESS EXCLUSIVE MODE`},
+		"mysql":    {`LOCK TABLES meters WRITE`},
+	}
+	release := map[string]string{"postgres": "ROLLBACK", "mysql": "UNLOCK TABLES"}
+	for name, open := range openers() {
+		if hold[name] == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			db, _ := setup(t, open, cleanRows)
+			ctx := t.Context()
+			other, err := db.Conn(ctx)
+			require.NoError(t, err)
+			defer other.Close()
+			for _, s := range hold[name] {
+				_, err := other.ExecContext(ctx, s)
+				require.NoError(t, err, s)
+			}
+			defer other.ExecContext(context.WithoutCancel(ctx), release[name])
+			ran := false
+			rep, err := migrate.Run(ctx, db, func(context.Context, *migrate.Tx) error { ran = true; return nil },
+				&migrate.Options{LockTimeout: time.Second})
+			require.ErrorIs(t, err, migrate.ErrLockTimeout, "%v", err)
+			require.NotErrorIs(t, err, migrate.ErrViolation)
+			require.False(t, ran)
+			require.Equal(t, migrate.OutcomeFailed, rep.Outcome)
+		})
 	}
 }

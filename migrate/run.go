@@ -157,7 +157,9 @@ func (t *Tx) committed() bool {
 // Strict), *StepError when the step itself failed (a lock or statement
 // timeout matches ErrLockTimeout / ErrStatementTimeout), *PartialError on
 // MySQL/MariaDB when something had committed. Each carries the report,
-// which is also returned.
+// which is also returned. A check query that times out (a pre-check
+// waiting on another session's lock, say) ends the run with OutcomeFailed
+// and matches the same sentinels.
 func Run(ctx context.Context, db *sql.DB, step Step, opts *Options) (*Report, error) {
 	if step == nil {
 		return nil, ErrNoStep
@@ -227,7 +229,7 @@ func Run(ctx context.Context, db *sql.DB, step Step, opts *Options) (*Report, er
 	if err != nil {
 		rollback()
 		rep.Outcome = OutcomeFailed
-		return rep, err
+		return rep, classify(d, err) // a check waiting on another session's lock
 	}
 	if o.Strict && hasViolation(pre) {
 		rollback()
