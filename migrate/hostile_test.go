@@ -331,3 +331,24 @@ func TestRunPreCheckLockTimeout(t *testing.T) {
 		})
 	}
 }
+
+// MariaDB/MySQL: CREATE TEMPORARY TABLE, SET and comments do not commit, so
+// a violating INSERT beside them is still rolled back, and the report says
+// so; an ALTER after it would have made it permanent.
+func TestRunMySQLNonCommittingStatements(t *testing.T) {
+	db, _ := setup(t, openers()["mysql"], cleanRows)
+	rep, err := migrate.Run(t.Context(), db, migrate.SQL(
+		`/* backfill */ INSERT INTO audit_logs (id, tenant_id, action) VALUES (90, NULL, 'x')`,
+		`  CREATE TEMPORARY TABLE scratch (x INT)`,
+		`SET @note = 'ALTER TABLE audit_logs; DROP TABLE x'`,
+		"-- a comment\nINSERT INTO scratch VALUES (1)",
+		`DROP TEMPORARY TABLE scratch`,
+	), nil)
+	require.ErrorIs(t, err, migrate.ErrViolation)
+	require.Equal(t, migrate.OutcomeRolledBack, rep.Outcome)
+	for _, s := range rep.Statements {
+		require.False(t, s.ImplicitCommit, s.SQL)
+		require.Equal(t, migrate.StateRolledBack, s.State, s.SQL)
+	}
+	require.Zero(t, count(t, db, `SELECT COUNT(*) FROM audit_logs WHERE id = 90`))
+}
