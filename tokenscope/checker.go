@@ -28,7 +28,10 @@ type Attempt struct {
 // audit_logs table that a monitor reads. It is called synchronously on the
 // rejection path only (never for allowed requests), once per attempt; an
 // error is logged by the Checker and does not change the response, which is
-// already a refusal. Implementations must be safe for concurrent use.
+// already a refusal. Its ctx carries the request's values but not its
+// cancellation, so a client that hangs up at once cannot make the report
+// fail; an Auditor that does I/O bounds its own time. Implementations must
+// be safe for concurrent use.
 type Auditor interface {
 	Audit(ctx context.Context, a Attempt) error
 }
@@ -257,7 +260,7 @@ func (c *Checker) audit(ctx context.Context, tok Token, reqTenant tenant.ID, r *
 	if c.auditor == nil {
 		return
 	}
-	if err := c.auditor.Audit(ctx, a); err != nil {
+	if err := c.auditor.Audit(context.WithoutCancel(ctx), a); err != nil {
 		c.log.LogAttrs(ctx, slog.LevelError, "audit cross-tenant attempt failed",
 			slog.String("token_id", a.TokenID), slog.String("tenant_id", string(a.RequestTenant)), slog.Any("error", err))
 	}

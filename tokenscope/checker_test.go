@@ -313,3 +313,29 @@ func TestTenantClaimNeedsAuthenticate(t *testing.T) {
 	require.True(t, claimed)
 	require.Equal(t, "a", claim)
 }
+
+// TestAuditIgnoresClientHangup: the Auditor gets the request's values but
+// not its cancellation, so a client that sends a cross-tenant request and
+// closes the connection at once cannot keep the attempt out of the record.
+func TestAuditIgnoresClientHangup(t *testing.T) {
+	v := newFakeVerifier()
+	v.add("cred-of-a", tokenscope.Token{ID: "tok1", TenantID: "a"})
+	var got []error
+	var tenants []tenant.ID
+	c := tokenscope.New(v, &tokenscope.Options{Auditor: tokenscope.AuditorFunc(func(ctx context.Context, _ tokenscope.Attempt) error {
+		got = append(got, ctx.Err())
+		tenants = append(tenants, tenant.IDFromContext(ctx))
+		return ctx.Err()
+	})})
+	ctx, cancel := context.WithCancel(tenant.NewContext(t.Context(), tenant.Tenant{ID: "b", Status: tenant.StatusActive}))
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/invoices", nil)
+	r.Header.Set("Authorization", "Bearer cred-of-a")
+	w := httptest.NewRecorder()
+	c.Handler(http.NotFoundHandler()).ServeHTTP(w, r)
+	require.Equal(t, http.StatusForbidden, w.Code)
+	_, err := c.Check(ctx, "cred-of-a", tokenscope.Requirement{})
+	require.ErrorIs(t, err, tokenscope.ErrTenantMismatch)
+	require.Equal(t, []error{nil, nil}, got, "the auditor's context is not canceled with the request")
+	require.Equal(t, []tenant.ID{"b", "b"}, tenants, "the auditor's context keeps the request's tenant")
+}
