@@ -617,7 +617,7 @@ func (p *planner) tenantOf(t *catalog.Table, alias string) (joins, expr string, 
 
 func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, bool) {
 	ref := p.c.Table(fk.RefTable)
-	if ref == nil || fk.RefSchema != "" || fk.RefTable == t.Name && t.Kind == catalog.Closure {
+	if ref == nil || fk.RefSchema != "" {
 		return check{}, false
 	}
 	if t.Kind == catalog.Closure && len(t.TenantPath) > 0 && t.TenantPath[0].Name == fk.Name {

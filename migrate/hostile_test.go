@@ -352,3 +352,28 @@ func TestRunMySQLNonCommittingStatements(t *testing.T) {
 	}
 	require.Zero(t, count(t, db, `SELECT COUNT(*) FROM audit_logs WHERE id = 90`))
 }
+
+// A self-reference in a closure table (a reply to a comment, the comments
+// reaching their tenant through posts) can cross tenants like any other
+// key: a reply on tenant 1's post to a comment on tenant 2's post.
+func TestCheckClosureSelfReference(t *testing.T) {
+	for name, open := range openers() {
+		t.Run(name, func(t *testing.T) {
+			db, _ := open(t)
+			exec(t, db,
+				`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+				`CREATE TABLE posts (id BIGINT PRIMARY KEY, tenant_id BIGINT NOT NULL REFERENCES organizations(id))`,
+				`CREATE TABLE comments (id BIGINT PRIMARY KEY, post_id BIGINT NOT NULL, parent_id BIGINT,
+					CONSTRAINT comments_post_fk FOREIGN KEY (post_id) REFERENCES posts(id),
+					CONSTRAINT comments_parent_fk FOREIGN KEY (parent_id) REFERENCES comments(id))`,
+				`INSERT INTO organizations VALUES (1), (2)`,
+				`INSERT INTO posts VALUES (1, 1), (2, 2)`,
+				`INSERT INTO comments VALUES (1, 1, NULL), (2, 2, NULL), (3, 1, 1), (4, 1, 2)`)
+			rep, err := migrate.Check(t.Context(), db, nil)
+			require.NoError(t, err)
+			r := find(t, rep, migrate.CrossTenant, "comments", "comments")
+			require.EqualValues(t, 1, r.Count)
+			require.Equal(t, [][]string{{"4"}}, r.Samples)
+		})
+	}
+}
