@@ -10,8 +10,10 @@ import "strings"
 // INSTALL/UNINSTALL, replication control, and transaction control itself
 // (BEGIN, START TRANSACTION, SET autocommit). A query holding several
 // statements separated by semicolons commits if any of them does. Leading
-// white space and comments are skipped; MySQL executable comments (/*! ...
-// */) count as code, because the server runs them.
+// white space and comments are skipped ("--" only when white space follows,
+// as on MySQL); executable comments (MySQL /*! ... */, MariaDB /*M! ... */)
+// count as code, because the server runs them. SET @@autocommit and
+// @@SESSION.autocommit are SET autocommit.
 //
 // It is conservative: a statement it cannot read (empty, or starting with an
 // unknown word) is reported as not committing, so callers should treat the
