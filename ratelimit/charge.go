@@ -64,18 +64,19 @@ func (b *blockList) put(key string, now time.Time, r Result) {
 // serveCharged is Handler in Charge mode.
 func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	t, hasTenant, pe := l.subject(r)
-	key := l.key(r, t, hasTenant)
+	blk := new(reqBlock)
+	key := l.key(r, t, hasTenant, blk)
 	if res, ok := l.blocks.get(key, l.opts.Now()); ok {
 		sc := l.pool.Get().(*scratch)
 		sc.req = Request{Key: key, Limit: pe.lim}
 		sc.d = Decision{Result: res}
-		l.setHeaders(w.Header(), pe, sc)
+		l.setHeaders(w.Header(), pe, sc, blk)
 		l.deny(w, r, t, hasTenant, sc)
 		sc.req = Request{}
 		l.pool.Put(sc)
 		return
 	}
-	cw := &chargeWriter{ResponseWriter: w, l: l, r: r, t: t, hasTenant: hasTenant, pe: pe, key: key}
+	cw := &chargeWriter{ResponseWriter: w, l: l, r: r, t: t, hasTenant: hasTenant, pe: pe, key: key, blk: blk}
 	next.ServeHTTP(cw, r)
 	if !cw.wroteHeader {
 		cw.charge(http.StatusOK)
@@ -93,6 +94,7 @@ type chargeWriter struct {
 	hasTenant   bool
 	pe          *planEntry
 	key         string
+	blk         *reqBlock
 	wroteHeader bool
 }
 
@@ -141,7 +143,7 @@ func (cw *chargeWriter) charge(code int) {
 		h[HeaderPolicy] = cw.pe.policyV
 		return
 	}
-	l.setHeaders(h, cw.pe, sc)
+	l.setHeaders(h, cw.pe, sc, cw.blk)
 	if !sc.d.Allowed {
 		l.blocks.put(cw.key, l.opts.Now(), sc.d.Result)
 		l.logDenial(cw.r, cw.t, cw.hasTenant, sc)

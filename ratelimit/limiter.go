@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/tenantkit/tenantkit/tenant"
 )
@@ -127,7 +128,6 @@ type scratch struct {
 	req    Request
 	d      Decision
 	quotas [4]QuotaResult
-	buf    [160]byte
 }
 
 // New returns a Limiter deciding on s with the limits of plans. plans nil
@@ -222,7 +222,8 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	ctx := r.Context()
 	t, hasTenant, pe := l.subject(r)
 	sc := l.pool.Get().(*scratch)
-	sc.req = Request{Key: l.key(r, t, hasTenant), Limit: pe.lim}
+	blk := new(reqBlock)
+	sc.req = Request{Key: l.key(r, t, hasTenant, blk), Limit: pe.lim}
 	if hasTenant && l.opts.Quotas != nil {
 		sc.req.Quotas = l.opts.Quotas(t)
 	}
@@ -233,7 +234,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		l.fail(w, r, next, pe, key, err)
 		return
 	}
-	l.setHeaders(w.Header(), pe, sc)
+	l.setHeaders(w.Header(), pe, sc, blk)
 	if !sc.d.Allowed {
 		l.deny(w, r, t, hasTenant, sc)
 		l.pool.Put(sc)
@@ -244,40 +245,61 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	next.ServeHTTP(w, r)
 }
 
-// key returns the store key of r.
-func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool) string {
+// key returns the store key of r, built in blk.
+func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool, blk *reqBlock) string {
 	if l.opts.Key != nil {
 		if k := l.opts.Key(r); k != "" {
 			return k
 		}
 	}
 	if !hasTenant {
-		return l.ipKey("ip:", r)
+		return blk.commit(l.appendIP(append(blk.tail(), "ip:"...), r))
 	}
 	switch l.opts.KeyBy {
 	case ByTenantAndIP:
-		return l.ipKey("tenant:"+string(t.ID)+"|ip:", r)
+		b := append(append(append(blk.tail(), "tenant:"...), t.ID...), "|ip:"...)
+		return blk.commit(l.appendIP(b, r))
 	case ByToken:
 		if tok, ok := bearer(r); ok {
 			sum := sha256.Sum256([]byte(tok))
-			var b [6 + 32]byte
-			copy(b[:], "token:")
-			hex.Encode(b[6:], sum[:16])
-			return string(b[:])
+			return blk.commit(hex.AppendEncode(append(blk.tail(), "token:"...), sum[:16]))
 		}
 	}
-	return "tenant:" + string(t.ID)
+	return blk.commit(append(append(blk.tail(), "tenant:"...), t.ID...))
 }
 
-func (l *Limiter) ipKey(prefix string, r *http.Request) string {
-	var b [96]byte
-	k := append(b[:0], prefix...)
+// appendIP appends the client's /32 or /64, or "unknown".
+func (l *Limiter) appendIP(b []byte, r *http.Request) []byte {
 	if p, ok := l.opts.ClientIP.Prefix(r); ok {
-		k = p.AppendTo(k)
-	} else {
-		k = append(k, "unknown"...)
+		return p.AppendTo(b)
 	}
-	return string(k)
+	return append(b, "unknown"...)
+}
+
+// reqBlock is the one allocation of a request on the hot path: the key and
+// the dynamic header values are strings pointing into buf, and vals holds
+// the header value slices. Bytes of buf are never written again once a
+// string points at them, so the strings are immutable as Go requires; a
+// store may keep the key (the block then stays alive with it).
+type reqBlock struct {
+	vals [3]string
+	buf  [112]byte
+	n    int // bytes of buf handed out
+}
+
+// tail returns an empty slice over the unused part of buf.
+func (blk *reqBlock) tail() []byte { return blk.buf[blk.n:blk.n:len(blk.buf)] }
+
+// commit returns b, which was appended to tail(), as a string. If b
+// outgrew buf it lives in its own array, which nothing writes again either.
+func (blk *reqBlock) commit(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if blk.n < len(blk.buf) && unsafe.SliceData(b) == &blk.buf[blk.n] {
+		blk.n += len(b)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -290,8 +312,9 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // setHeaders writes the rate-limit headers of the decision in sc. The
-// header values share one allocated string; the value slices one array.
-func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch) {
+// dynamic values and their slices live in blk; the constant ones are the
+// plan's shared slices.
+func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch, blk *reqBlock) {
 	d := &sc.d
 	if d.Limit != pe.lim {
 		pe = entryFor(d.Limit)
@@ -300,7 +323,7 @@ func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch) {
 	if !d.Allowed {
 		reset = ceilSeconds(d.RetryAfter)
 	}
-	b := appendRateLimit(sc.buf[:0], pe.name, int64(d.Remaining), reset)
+	b := appendRateLimit(blk.tail(), pe.name, int64(d.Remaining), reset)
 	nRL := len(b)
 	policy := pe.policy
 	if len(d.Quotas) > 0 {
@@ -325,8 +348,8 @@ func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch) {
 	} else {
 		b = strconv.AppendInt(b, reset, 10)
 	}
-	s := string(b)
-	v := make([]string, 3)
+	s := blk.commit(b)
+	v := &blk.vals
 	v[0], v[1], v[2] = s[:nRL], s[nRL:nRem], s[nRem:]
 	if len(policy) == len(pe.policy) {
 		h[HeaderPolicy] = pe.policyV
