@@ -74,8 +74,9 @@ type Options struct {
 	// Checks restricts the kinds run; nil means AllKinds.
 	Checks []Kind
 	// SampleSize is the number of sample keys per result (ordered by key, so
-	// the samples are the smallest keys). Zero means DefaultSampleSize;
-	// negative means none.
+	// the samples are the smallest keys), at most 1000: a check reads no
+	// more rows than that. Zero means DefaultSampleSize; negative means
+	// none.
 	SampleSize int
 	// LockTimeout bounds how long a step waits for a lock (Run only):
 	// PostgreSQL lock_timeout (SET LOCAL), MySQL/MariaDB lock_wait_timeout

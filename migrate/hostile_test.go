@@ -377,3 +377,19 @@ func TestCheckClosureSelfReference(t *testing.T) {
 		})
 	}
 }
+
+// A huge SampleSize is capped at the 1000 rows a check reads; the count is
+// still exact.
+func TestCheckHugeSampleSize(t *testing.T) {
+	db, _ := openers()["sqlite"](t)
+	exec(t, db,
+		`CREATE TABLE organizations (id BIGINT PRIMARY KEY)`,
+		`CREATE TABLE events (id INTEGER PRIMARY KEY, tenant_id BIGINT)`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) INSERT INTO events SELECT i, NULL FROM n`)
+	rep, err := migrate.Check(t.Context(), db, &migrate.Options{SampleSize: 1 << 40, Checks: []migrate.Kind{migrate.NullTenant}})
+	require.NoError(t, err)
+	r := find(t, rep, migrate.NullTenant, "events", "")
+	require.EqualValues(t, 1500, r.Count)
+	require.Len(t, r.Samples, 1000)
+	require.Equal(t, []string{"1"}, r.Samples[0])
+}
