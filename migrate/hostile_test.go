@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
@@ -392,4 +393,16 @@ func TestCheckHugeSampleSize(t *testing.T) {
 	require.EqualValues(t, 1500, r.Count)
 	require.Len(t, r.Samples, 1000)
 	require.Equal(t, []string{"1"}, r.Samples[0])
+}
+
+// A long statement shortened for the table is cut between characters.
+func TestWriteTableCutsLongStatementsOnCharacters(t *testing.T) {
+	for pad := range 4 {
+		stmt := "INSERT INTO notes VALUES ('" + strings.Repeat("x", pad) + strings.Repeat("é", 100) + "')"
+		rep := &migrate.Report{Outcome: migrate.OutcomeApplied, Statements: []migrate.Statement{{SQL: stmt, State: migrate.StateCommitted}}}
+		var b strings.Builder
+		require.NoError(t, rep.WriteTable(&b))
+		require.True(t, utf8.ValidString(b.String()), b.String())
+		require.Contains(t, b.String(), "...")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcome is the overall verdict of a report.
@@ -204,7 +205,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 160 {
-		s = s[:157] + "..."
+		i := 157
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i-- // never cut a character in two
+		}
+		s = s[:i] + "..."
 	}
 	return s
 }
