@@ -285,6 +285,8 @@ func plan(c *catalog.Catalog, o *Options) ([]check, []string) {
 	want := func(k Kind) bool { return slices.Contains(o.Checks, k) }
 	if root == nil && want(MissingTenant) {
 		warnings = append(warnings, fmt.Sprintf("tenant table %q not found: missing_tenant checks skipped", c.Opts.TenantTable))
+	} else if root != nil && want(MissingTenant) && !root.HasColumn(c.Opts.TenantKey) {
+		warnings = append(warnings, fmt.Sprintf("tenant table %q has no key column %q (set Catalog.TenantKey): missing_tenant checks skipped", root.Name, c.Opts.TenantKey))
 	}
 	var checks []check
 	for _, t := range c.Tables {

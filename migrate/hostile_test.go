@@ -406,3 +406,22 @@ func TestWriteTableCutsLongStatementsOnCharacters(t *testing.T) {
 		require.Contains(t, b.String(), "...")
 	}
 }
+
+// A tenant table whose key is not the configured TenantKey cannot be
+// checked for missing tenants; the report says so instead of staying
+// silent.
+func TestCheckWarnsTenantKeyMissing(t *testing.T) {
+	db, _ := openers()["sqlite"](t)
+	exec(t, db,
+		`CREATE TABLE organizations (org_id BIGINT PRIMARY KEY)`,
+		`CREATE TABLE events (id INTEGER PRIMARY KEY, tenant_id BIGINT)`,
+		`INSERT INTO events VALUES (1, 42)`)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	require.Len(t, rep.Warnings, 1)
+	require.Contains(t, rep.Warnings[0], `no key column "id"`)
+	rep, err = migrate.Check(t.Context(), db, &migrate.Options{Catalog: &catalog.Options{TenantKey: "org_id"}})
+	require.NoError(t, err)
+	require.Empty(t, rep.Warnings)
+	require.EqualValues(t, 1, find(t, rep, migrate.MissingTenant, "events", "").Count)
+}
