@@ -77,6 +77,7 @@ func Restore(ctx context.Context, db *sql.DB, id tenant.ID, r io.ReadSeeker, opt
 	if fr.header != v.header {
 		return nil, fmt.Errorf("%w: the header differs from the one validated", ErrChanged)
 	}
+	v.release()
 	p := v.fp
 	rs := &restorer{ctx: ctx, p: p, o: &o, v: v, fr: fr, rep: &Report{Manifest: p.m, Tenant: v.target, DryRun: o.DryRun}}
 	for _, t := range p.tables {

@@ -73,6 +73,7 @@ type validator struct {
 	cat      *catalog.Catalog
 	seed     maphash.Seed
 	sets     map[string]*keySet // "table\x00col\x00col" -> keys
+	needed   map[string]bool    // sets some foreign key or fixup looks up
 	tsets    map[*ptable][]tableSet
 	checks   map[*ptable][]fkCheck
 	sealed   int
@@ -316,7 +317,24 @@ func (v *validator) prepare() error {
 			v.checks[t] = append(v.checks[t], chk)
 		}
 	}
+	v.needed = map[string]bool{}
+	for t, chks := range v.checks {
+		for _, chk := range chks {
+			if chk.set != "" {
+				v.needed[chk.set] = true
+			}
+		}
+		if len(t.deferred) > 0 {
+			v.needed[setName(t.m.Name, t.m.PrimaryKey)] = true
+		}
+	}
 	return nil
+}
+
+// release drops every key set: Restore calls it once validation is over,
+// so the sets do not stay in memory through the writes.
+func (v *validator) release() {
+	v.sets, v.tsets, v.checks, v.pending, v.dbCache = nil, nil, nil, nil, nil
 }
 
 func (v *validator) fail(t *ptable, row, line int64, sentinel error, format string, a ...any) error {
@@ -409,6 +427,9 @@ func (v *validator) sealUpTo(ti int) error {
 				if err := v.fail(t, b, 0, ErrDuplicateKey, "duplicate %s (%s): the same as row %d", what, strings.Join(cols, ", "), a); err != nil {
 					return err
 				}
+			}
+			if !v.needed[ts.name] {
+				s.sorted = nil // only the duplicate check needed it
 			}
 		}
 	}
