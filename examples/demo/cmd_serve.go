@@ -152,7 +152,7 @@ func printBanner(ctx context.Context, out io.Writer, a *App, addr *net.TCPAddr, 
 	t := func(slug, path string) string { return base + "/t/" + slug + path }
 	// Every /api request needs an API token of its tenant (token.go).
 	fmt.Fprintf(w, "Every /api request needs an API token of its own tenant. Create one (it is printed once):\n")
-	fmt.Fprintf(w, "  export TOKEN=$(go run ./examples/demo token create --db %s --tenant %s --scopes %s)\n", a.Source.Display, ex.Slug, strings.Join(demoScopes, ","))
+	fmt.Fprintf(w, "  export TOKEN=$(go run ./examples/demo token create --db %s --tenant %s --scopes %s)\n", shellQuote(a.Source.Display), ex.Slug, strings.Join(demoScopes, ","))
 	fmt.Fprintf(w, "Try it (the tenant comes from the subdomain or from the /t/{slug}/ path):\n")
 	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s/api/tenant\n", sub(ex.Slug))
 	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $TOKEN\" %s\n", t(ex.Slug, "/api/properties"))
@@ -243,4 +243,23 @@ func (a *App) examples(ctx context.Context) (bannerExamples, error) {
 		ex.Invoice = inv[0].ID
 	}
 	return ex, nil
+}
+
+// shellQuote returns s as one POSIX shell word for a command the banner
+// prints: as it is when every byte is one no shell treats specially, else
+// in single quotes.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("@%+=:,./_-", c) >= 0:
+		default:
+			safe = false
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
