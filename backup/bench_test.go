@@ -85,7 +85,7 @@ func benchDB(b *testing.B, rows int) *sql.DB {
 			FROM generate_series(1::bigint, `+strconv.Itoa(rows)+`) n`,
 		`INSERT INTO readings (tenant_id, meter_id, value, read_at, note) SELECT 2, n % 100, n / 10.0, now(), 'b'
 			FROM generate_series(1::bigint, `+strconv.Itoa(rows/10)+`) n`,
-		`ANALYZE`)
+		`VACUUM ANALYZE`)
 	benchDBs[rows] = db // only once it is complete
 	return db
 }
