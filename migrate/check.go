@@ -399,13 +399,27 @@ func keyColumns(t *catalog.Table, fallback []string) []string {
 // window builds the one-pass query shape every check uses: the violating
 // rows' keys, ordered, with the total count computed by a window function
 // over the same pass, so counting and sampling read the rows once.
-func (p *planner) window(keys []string, extra string, from, where string) string {
+func (p *planner) window(t *catalog.Table, keys []string, extra string, from, where string) string {
 	sel := p.cols("c", keys)
 	if extra != "" {
 		sel += ", " + extra
 	}
 	q := "SELECT " + sel + ", COUNT(*) OVER () FROM " + from + " WHERE " + where + " ORDER BY " + p.cols("c", keys)
-	return q + " LIMIT " + strconv.Itoa(diffLimit)
+	return q + " LIMIT " + strconv.Itoa(diffLimit) + p.shapeTag(t)
+}
+
+// shapeTag returns, on PostgreSQL, a comment naming the shape of t (every
+// query selects only t's columns). Drivers such as pgx cache prepared
+// statements by query text, and PostgreSQL refuses to run a cached
+// statement whose result types changed ("cached plan must not change
+// result type"): without the tag, the post-checks of a step that widens a
+// key from integer to bigint would fail. With it the text changes exactly
+// when t's columns do.
+func (p *planner) shapeTag(t *catalog.Table) string {
+	if p.d != sqldialect.Postgres {
+		return ""
+	}
+	return " /* shape " + p.c.Fingerprint([]string{t.Name})[:16] + " */"
 }
 
 func (p *planner) base(k Kind, t *catalog.Table, cons string, cols []string) Result {
@@ -417,7 +431,7 @@ func (p *planner) base(k Kind, t *catalog.Table, cons string, cols []string) Res
 }
 
 // btreeLedBy returns a usable btree index led by col: one that serves
-// ordered probes (MIN(col) > v, IS NULL, DISTINCT by group-by).
+// ordered probes (next col > v, IS NULL, DISTINCT by group-by).
 func btreeLedBy(t *catalog.Table, col string) *catalog.Index {
 	if ix := t.IndexLedBy(col); ix != nil && ix.Method == "btree" {
 		return ix
@@ -438,7 +452,7 @@ func (p *planner) nullTenant(t *catalog.Table) check {
 	r := p.base(NullTenant, t, "", []string{tc})
 	r.KeyColumns = keys
 	r.Plan = p.indexPlan(t, tc, "index probe on %s", "one sequential pass (no btree index led by "+tc+")")
-	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", p.col("c", tc)+" IS NULL")
+	r.SQL = p.window(t, keys, "", p.tbl(t.Name)+" c", p.col("c", tc)+" IS NULL")
 	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
 		var err error
 		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, r.SQL, len(keys), 0)
@@ -457,7 +471,7 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 		a, b := p.comparable(p.col("o", key), ok.Type, v, oc.Type)
 		return "NOT EXISTS (SELECT 1 FROM " + p.tbl(root.Name) + " o WHERE " + a + " = " + b + ")"
 	}
-	antiJoin := p.window(keys, p.col("c", tc), p.tbl(t.Name)+" c",
+	antiJoin := p.window(t, keys, p.col("c", tc), p.tbl(t.Name)+" c",
 		p.col("c", tc)+" IS NOT NULL AND "+notExists(p.col("c", tc)))
 	ix := btreeLedBy(t, tc)
 	if ix == nil {
@@ -475,15 +489,17 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 	// each, anti-join them with the tenant table, and only when some are
 	// missing read their rows through the same index. PostgreSQL and
 	// SQLite have no loose index scan of their own, so a recursive CTE
-	// steps from one id to the next (MIN(tc) > previous). MySQL/MariaDB do
+	// steps from one id to the next (the first tc > previous). MySQL/MariaDB do
 	// it for SELECT DISTINCT over the index ("using index for group-by")
 	// but would run the CTE's correlated MIN as a scan per tenant.
 	r.Plan = "skip scan over distinct " + tc + " on " + ix.Name + ", anti-join with " + root.Name
 	c := p.col("c", tc)
 	limit := " LIMIT " + strconv.Itoa(maxTenantIDs+1)
-	distinct := "WITH RECURSIVE t(v) AS (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c UNION ALL " +
-		"SELECT (SELECT MIN(" + c + ") FROM " + p.tbl(t.Name) + " c WHERE " + c + " > t.v) FROM t WHERE t.v IS NOT NULL) " +
-		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + notExists("t.v") + limit
+	// ORDER BY ... LIMIT 1 rather than MIN: PostgreSQL has no min() for
+	// uuid, enums or other types a btree orders.
+	distinct := "WITH RECURSIVE t(v) AS (SELECT (SELECT " + c + " FROM " + p.tbl(t.Name) + " c WHERE " + c + " IS NOT NULL ORDER BY " + c + " LIMIT 1) UNION ALL " +
+		"SELECT (SELECT " + c + " FROM " + p.tbl(t.Name) + " c WHERE " + c + " > t.v ORDER BY " + c + " LIMIT 1) FROM t WHERE t.v IS NOT NULL) " +
+		"SELECT t.v FROM t WHERE t.v IS NOT NULL AND " + notExists("t.v") + limit + p.shapeTag(t)
 	if p.d == sqldialect.MySQL {
 		r.Plan = "loose index scan (DISTINCT " + tc + ") on " + ix.Name + ", anti-join with " + root.Name
 		distinct = "SELECT d.v FROM (SELECT DISTINCT " + c + " AS v FROM " + p.tbl(t.Name) + " c WHERE " + c + " IS NOT NULL) d WHERE " +
@@ -508,12 +524,15 @@ func (p *planner) missingTenant(t, root *catalog.Table) check {
 		args := make([]any, len(ids))
 		for i, id := range ids {
 			ph[i] = p.d.Placeholder(i + 1)
-			if p.d == sqldialect.Postgres && colType != "" {
+			// The catalog lower-cases types: a quoted (mixed-case) type
+			// name would no longer resolve, so such a parameter is typed
+			// by inference from the column instead.
+			if p.d == sqldialect.Postgres && colType != "" && !strings.Contains(colType, `"`) {
 				ph[i] = "CAST(" + ph[i] + " AS " + colType + ")"
 			}
 			args[i] = id
 		}
-		rows := p.window(keys, "", p.tbl(t.Name)+" c", c+" IN ("+strings.Join(ph, ", ")+")")
+		rows := p.window(t, keys, "", p.tbl(t.Name)+" c", c+" IN ("+strings.Join(ph, ", ")+")")
 		r.SQL += ";\n" + rows
 		r.TenantIDs = ids[:min(len(ids), p.n)]
 		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, rows, len(keys), 0, args...)
@@ -551,7 +570,7 @@ func (p *planner) orphan(t *catalog.Table, fk catalog.ForeignKey) check {
 	} else if ref := p.c.Table(fk.RefTable); ref != nil && ref.IndexLedBy(fk.RefColumns...) == nil {
 		r.Plan += " (no index on the referenced columns: hashed or scanned)"
 	}
-	r.SQL = p.window(keys, "", p.tbl(t.Name)+" c", strings.Join(where, " AND "))
+	r.SQL = p.window(t, keys, "", p.tbl(t.Name)+" c", strings.Join(where, " AND "))
 	return check{res: r, run: func(ctx context.Context, q Querier, r *Result) error {
 		var err error
 		r.Count, r.Samples, _, err = p.scanWindow(ctx, q, r.SQL, len(keys), 0)
@@ -644,7 +663,7 @@ func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, b
 	r.RefTable, r.RefColumns, r.KeyColumns = fk.RefTable, fk.RefColumns, keys
 	from := p.tbl(t.Name) + " c" + cj + " JOIN " + p.tbl(fk.RefTable) + " p ON " + p.fkJoin("c", "p", fk) + pj
 	cv, pv := p.comparable(ce, p.tenantType(t), pe, p.tenantType(ref))
-	r.SQL = p.window(keys, "", from, cv+" <> "+pv)
+	r.SQL = p.window(t, keys, "", from, cv+" <> "+pv)
 	precise := r.SQL
 	var prefilter string
 	if p.d == sqldialect.MySQL {
@@ -659,7 +678,7 @@ func (p *planner) crossTenant(t *catalog.Table, fk catalog.ForeignKey) (check, b
 		for _, c := range fk.Columns {
 			notNull = append(notNull, p.col("c", c)+" IS NOT NULL")
 		}
-		prefilter = p.window(keys, "", p.tbl(t.Name)+" c"+cj, strings.Join(notNull, " AND ")+
+		prefilter = p.window(t, keys, "", p.tbl(t.Name)+" c"+cj, strings.Join(notNull, " AND ")+
 			" AND NOT EXISTS (SELECT 1 FROM "+p.tbl(fk.RefTable)+" p"+pj+" WHERE "+p.fkJoin("c", "p", fk)+" AND "+pe+" = "+ce+")")
 		precise = strings.Replace(precise, "SELECT ", "SELECT STRAIGHT_JOIN ", 1)
 		r.SQL = prefilter

@@ -52,7 +52,7 @@
 //
 //   - missing_tenant with a btree index led by the tenant column walks the
 //     distinct tenant ids one index probe per tenant (a loose index scan,
-//     "skip scan": a recursive CTE stepping MIN(tenant_id) > previous on
+//     "skip scan": a recursive CTE stepping to the first tenant_id > previous on
 //     PostgreSQL and SQLite, SELECT DISTINCT "using index for group-by" on
 //     MySQL/MariaDB), anti-joins those few ids with the tenant table, and
 //     reads rows only for ids that are missing: about 4 ms for a million

@@ -425,3 +425,56 @@ func TestCheckWarnsTenantKeyMissing(t *testing.T) {
 	require.Empty(t, rep.Warnings)
 	require.EqualValues(t, 1, find(t, rep, migrate.MissingTenant, "events", "").Count)
 }
+
+// PostgreSQL: a step that widens a key from integer to bigint changes the
+// result type of the checks' queries; the post-checks must not run a
+// statement the driver prepared before the step ("cached plan must not
+// change result type").
+func TestRunWidensKey(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	exec(t, db,
+		`CREATE TABLE organizations (id INTEGER PRIMARY KEY)`,
+		`CREATE TABLE things (id INTEGER PRIMARY KEY, tenant_id INTEGER REFERENCES organizations(id))`,
+		`INSERT INTO organizations VALUES (1)`,
+		`INSERT INTO things VALUES (1, 1)`)
+	_, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	rep, err := migrate.Run(t.Context(), db, migrate.SQL(
+		`ALTER TABLE things ALTER COLUMN id TYPE BIGINT`,
+		`ALTER TABLE things ALTER COLUMN tenant_id TYPE BIGINT`), nil)
+	require.NoError(t, err)
+	require.Equal(t, migrate.OutcomeApplied, rep.Outcome)
+	for range 3 { // every pooled connection sees the new shape
+		rep, err = migrate.Check(t.Context(), db, nil)
+		require.NoError(t, err)
+		require.True(t, rep.OK())
+	}
+}
+
+// PostgreSQL: uuid and enum tenant columns (no min() aggregate, a
+// mixed-case type name) with an index get the skip scan and its
+// missing-tenant rows.
+func TestCheckUUIDAndEnumTenants(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	exec(t, db,
+		`CREATE TYPE "TenantCode" AS ENUM ('a', 'b', 'c')`,
+		`CREATE TABLE organizations (id "TenantCode" PRIMARY KEY)`,
+		`CREATE TABLE things (id BIGINT PRIMARY KEY, tenant_id "TenantCode")`,
+		`CREATE INDEX things_tenant ON things (tenant_id)`,
+		`CREATE TABLE docs (id BIGINT PRIMARY KEY, tenant_id uuid)`,
+		`CREATE INDEX docs_tenant ON docs (tenant_id)`,
+		`INSERT INTO organizations VALUES ('a')`,
+		`INSERT INTO things VALUES (1, 'a'), (2, 'c'), (3, NULL)`,
+		`INSERT INTO docs VALUES (1, '00000000-0000-0000-0000-000000000001'), (2, NULL)`)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	r := find(t, rep, migrate.MissingTenant, "things", "")
+	require.Contains(t, r.Plan, "skip scan")
+	require.EqualValues(t, 1, r.Count)
+	require.Equal(t, [][]string{{"2"}}, r.Samples)
+	require.Equal(t, []string{"c"}, r.TenantIDs)
+	r = find(t, rep, migrate.MissingTenant, "docs", "")
+	require.Contains(t, r.Plan, "skip scan")
+	require.EqualValues(t, 1, r.Count)
+	require.Equal(t, []string{"00000000-0000-0000-0000-000000000001"}, r.TenantIDs)
+}
