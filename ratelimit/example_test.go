@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/tenantkit/tenantkit/ratelimit"
@@ -101,4 +102,29 @@ func ExamplePlans_Replace() {
 	// Output:
 	// 100 60 10
 	// 150
+}
+
+func ExampleNewClientIP() {
+	// The load balancer's network is trusted; its X-Forwarded-For hops are read
+	// from the right, and the first untrusted one is the client.
+	ips := ratelimit.NewClientIP(netip.MustParsePrefix("10.0.0.0/8"))
+	r := httptest.NewRequest(http.MethodGet, "/login", nil)
+	r.RemoteAddr = "10.0.0.5:443"                                     // the load balancer
+	r.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.0.0.9") // forged, client, inner proxy
+	a, _ := ips.Addr(r)
+	fmt.Println(a)
+
+	// From a connection that is not a trusted proxy, the header is ignored.
+	r.RemoteAddr = "198.51.100.20:5555"
+	a, _ = ips.Addr(r)
+	fmt.Println(a)
+
+	// IPv6 clients are limited by their /64.
+	r.RemoteAddr = "[2001:db8:1:2:aaaa::1]:443"
+	p, _ := ips.Prefix(r)
+	fmt.Println(p)
+	// Output:
+	// 203.0.113.7
+	// 198.51.100.20
+	// 2001:db8:1:2::/64
 }
