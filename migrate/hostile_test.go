@@ -478,3 +478,20 @@ func TestCheckUUIDAndEnumTenants(t *testing.T) {
 	require.EqualValues(t, 1, r.Count)
 	require.Equal(t, []string{"00000000-0000-0000-0000-000000000001"}, r.TenantIDs)
 }
+
+// Key values are data: one holding a newline is quoted in the table rather
+// than starting a line that reads like part of the report.
+func TestWriteTableQuotesControlCharacters(t *testing.T) {
+	db, _ := openers()["sqlite"](t)
+	exec(t, db,
+		`CREATE TABLE organizations (id TEXT PRIMARY KEY)`,
+		`CREATE TABLE notes (code TEXT PRIMARY KEY, tenant_id TEXT)`,
+		"INSERT INTO notes VALUES ('x\ntenant integrity: CLEAN', NULL), ('plain', NULL)")
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	var b strings.Builder
+	require.NoError(t, rep.WriteTable(&b))
+	require.NotContains(t, b.String(), "\ntenant integrity: CLEAN")
+	require.Contains(t, b.String(), `code = "x\ntenant integrity: CLEAN"`)
+	require.Contains(t, b.String(), "code = plain\n")
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -170,16 +171,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(ew, "  error: %s\n", x.Error)
 		}
 		if len(x.TenantIDs) > 0 {
-			fmt.Fprintf(ew, "  unknown tenant ids: %s\n", strings.Join(x.TenantIDs, ", "))
+			fmt.Fprintf(ew, "  unknown tenant ids: %s\n", printable(x.TenantIDs))
 		}
 		for _, s := range x.Samples {
-			fmt.Fprintf(ew, "  %s = %s\n", strings.Join(x.KeyColumns, ", "), strings.Join(s, ", "))
+			fmt.Fprintf(ew, "  %s = %s\n", strings.Join(x.KeyColumns, ", "), printable(s))
 		}
 		if int64(len(x.Samples)) < x.Count && len(x.Samples) > 0 {
 			fmt.Fprintf(ew, "  ... and %d more\n", x.Count-int64(len(x.Samples)))
 		}
 		for _, s := range x.NewSamples {
-			fmt.Fprintf(ew, "  new since the step: %s = %s\n", strings.Join(x.KeyColumns, ", "), strings.Join(s, ", "))
+			fmt.Fprintf(ew, "  new since the step: %s = %s\n", strings.Join(x.KeyColumns, ", "), printable(s))
 		}
 		fmt.Fprintf(ew, "  sql: %s\n", strings.ReplaceAll(x.SQL, "\n", "\n       "))
 	}
@@ -200,6 +201,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(ew, "warning: %s\n", wmsg)
 	}
 	return ew.err
+}
+
+// printable joins data values for the table, quoting any that holds a
+// control character or invalid UTF-8: a key read from the database must
+// not start a line of its own that reads like part of the report.
+func printable(vals []string) string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v
+		if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			out[i] = strconv.Quote(v)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func oneLine(s string) string {
