@@ -415,7 +415,7 @@ func (v *validator) sealUpTo(ti int) error {
 		t := v.fp.tables[v.sealed]
 		for _, ts := range v.tsets[t] {
 			s := v.sets[ts.name]
-			if a, b := s.seal(); a != 0 {
+			if a, b := s.seal(v.needed[ts.name]); a != 0 {
 				what := "primary key"
 				if !ts.pk {
 					what = "referenced key"
@@ -427,9 +427,6 @@ func (v *validator) sealUpTo(ti int) error {
 				if err := v.fail(t, b, 0, ErrDuplicateKey, "duplicate %s (%s): the same as row %d", what, strings.Join(cols, ", "), a); err != nil {
 					return err
 				}
-			}
-			if !v.needed[ts.name] {
-				s.sorted = nil // only the duplicate check needed it
 			}
 		}
 	}
