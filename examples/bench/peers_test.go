@@ -290,7 +290,7 @@ func middlewares() []middleware {
 			return ratelimit.New(ratelimit.NewMemory(nil), plans, nil).Handler(next)
 		}},
 		{"xrate-syncmap", func(next http.Handler) http.Handler {
-			x := &xrateSyncMap{}
+			x := &xrateSyncMap{l: admitAll}
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if !x.allow(r.Context(), r.RemoteAddr) {
 					http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
