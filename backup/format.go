@@ -229,7 +229,7 @@ type record struct {
 // gzip the CRC of every member (by reading to EOF).
 type fileReader struct {
 	br       *bufio.Reader
-	comp     Compression
+	comp     compression
 	format   Format
 	p        *plan
 	maxLine  int

@@ -47,7 +47,8 @@ func ParseFormat(s string) (Format, error) {
 	return 0, fmt.Errorf("backup: unknown format %q (want jsonl or sql)", s)
 }
 
-// Manifest describes a backup file. The header carries everything but the
+// Manifest describes a backup file. It is a plain value, safe for
+// concurrent reads once returned. The header carries everything but the
 // per-table Rows and SHA256, which are only known once a table has been
 // streamed: they travel in each table's end record and are filled in by
 // the reader as it reaches them.

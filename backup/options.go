@@ -9,7 +9,9 @@ import (
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
-// Options configures Export. A nil *Options means all defaults.
+// Options configures Export. A nil *Options means all defaults; the zero
+// value is the defaults too. Export does not modify it; Progress and
+// Session are called on Export's goroutine.
 type Options struct {
 	// Format is the codec. Default JSONL.
 	Format Format
@@ -60,7 +62,7 @@ func (o *Options) catalogOptions() *catalog.Options {
 }
 
 // RestoreOptions configures Validate and Restore. A nil *RestoreOptions
-// means all defaults.
+// (or the zero value) means all defaults. It is only read.
 type RestoreOptions struct {
 	// AsTenant, when set, restores the file's tenant into this other
 	// tenant: every tenant reference (the tenant column and every foreign

@@ -16,7 +16,8 @@ import (
 	"github.com/tenantkit/tenantkit/tenant"
 )
 
-// Report is what a Restore did (or, for a dry run, would have done).
+// Report is what a Restore did (or, for a dry run, would have done). It is
+// a plain value.
 type Report struct {
 	Manifest *Manifest
 	// Tenant is the tenant restored into (AsTenant, or the file's).
