@@ -495,3 +495,19 @@ func TestWriteTableQuotesControlCharacters(t *testing.T) {
 	require.Contains(t, b.String(), `code = "x\ntenant integrity: CLEAN"`)
 	require.Contains(t, b.String(), "code = plain\n")
 }
+
+// SQLite accepts a foreign key to a table that does not exist. Its checks
+// are skipped with a warning; every other check still runs.
+func TestCheckKeyToMissingTable(t *testing.T) {
+	db, _ := openers()["sqlite"](t)
+	exec(t, db,
+		`CREATE TABLE organizations (id TEXT PRIMARY KEY)`,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, tenant_id TEXT, gone_id INTEGER REFERENCES gone(id))`,
+		`CREATE TABLE b (id INTEGER PRIMARY KEY, tenant_id TEXT)`,
+		`INSERT INTO b VALUES (1, 'nope')`)
+	rep, err := migrate.Check(t.Context(), db, nil)
+	require.NoError(t, err)
+	require.Len(t, rep.Warnings, 1)
+	require.Contains(t, rep.Warnings[0], `references "gone", which does not exist`)
+	require.EqualValues(t, 1, find(t, rep, migrate.MissingTenant, "b", "").Count)
+}
