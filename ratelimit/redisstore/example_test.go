@@ -24,7 +24,9 @@ func ExampleNew() {
 
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 	defer client.Close()
-	store := redisstore.New(client, nil)
+	// The default 25 ms timeout suits a production Redis; miniredis
+	// compiles the script on first use, so give it room.
+	store := redisstore.New(client, &redisstore.Options{Timeout: time.Second})
 
 	req := ratelimit.Request{
 		Key:    "acme",

@@ -197,7 +197,7 @@ func TestCallerCancelDoesNotTripBreaker(t *testing.T) {
 	c, clock := newMini(t)
 	h := &counter{}
 	c.AddHook(h)
-	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, BreakerThreshold: 1})
+	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, BreakerThreshold: 1, Timeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	req := ratelimit.Request{Key: "k", Limit: ratelimit.Limit{Rate: 5, Period: time.Minute}}
@@ -212,7 +212,7 @@ func TestCallerCancelDoesNotTripBreaker(t *testing.T) {
 
 func TestMalformedStateIsAnErrorNotAnOutage(t *testing.T) {
 	c, clock := newMini(t)
-	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, BreakerThreshold: 1, Prefix: "p:"})
+	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, BreakerThreshold: 1, Prefix: "p:", Timeout: 5 * time.Second})
 	require.NoError(t, c.Set(t.Context(), "p:{bad}:gcra", "garbage", 0).Err())
 	lim := ratelimit.Limit{Rate: 5, Period: time.Minute}
 	for range 3 {
