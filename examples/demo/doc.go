@@ -41,9 +41,11 @@
 // transaction-local setting app.tenant_id (or app.cross_tenant = 'on' for
 // explicit system mode), and requests run as a separate role (--app-db,
 // default tenantkit_app, which the demo creates). The demo refuses to start
-// when that role is a superuser, has BYPASSRLS, or owns (or is a member of
-// the owner of) a tenant table, or when a tenant table lacks ENABLE/FORCE:
-// any of these would let requests bypass or switch off the policies.
+// when that role is a superuser, has BYPASSRLS or CREATEROLE, is a member
+// of a superuser or BYPASSRLS role, owns (or is a member of the owner of) a
+// tenant table, or has a session-wide app.cross_tenant or app.tenant_id
+// default, or when a tenant table lacks ENABLE/FORCE: any of these would
+// let requests bypass or switch off the policies.
 //
 // Work that outlives a request (the audit entry written after POST of a
 // reading) gets its tenant from tenant.Detach(r.Context()); a goroutine

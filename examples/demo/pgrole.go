@@ -59,16 +59,25 @@ $$`, sqldialect.Postgres.QuoteString(role), q)
 
 // checkRequestRole refuses a request-path connection whose role would
 // bypass row-level security or could switch it off: a superuser, a role with
-// BYPASSRLS, or a role that owns (or is a member of the owner of) a tenant
-// table, since the owner can ALTER TABLE ... NO FORCE / DISABLE ROW LEVEL
-// SECURITY. It also refuses tenant tables on which RLS is not ENABLEd and
-// FORCEd. The error wraps ErrUnsafeRole and says which rule failed.
+// BYPASSRLS, a member of a superuser or BYPASSRLS role (SET ROLE), a role
+// with CREATEROLE, or a role that owns (or is a member of the owner of) a
+// tenant table, since the owner can ALTER TABLE ... NO FORCE / DISABLE ROW
+// LEVEL SECURITY. It also refuses a session-wide app.cross_tenant = 'on' or
+// app.tenant_id (a role, database or connection default), which would apply
+// to every statement outside a tenant transaction, and tenant tables on
+// which RLS is not ENABLEd and FORCEd. The error wraps ErrUnsafeRole and
+// says which rule failed.
 func checkRequestRole(ctx context.Context, pool *sql.DB) error {
 	var user string
-	var super, bypass bool
+	var super, bypass, createRole bool
+	var powerful, tenantSetting, systemSetting sql.NullString
 	err := pool.QueryRowContext(ctx,
-		"SELECT current_user, rolsuper, rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user").
-		Scan(&user, &super, &bypass)
+		`SELECT current_user, rolsuper, rolbypassrls, rolcreaterole,
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.rolname <> current_user AND (p.rolsuper OR p.rolbypassrls)
+				AND pg_catalog.pg_has_role(current_user, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1),
+			current_setting('app.tenant_id', true), current_setting('app.cross_tenant', true)
+		FROM pg_catalog.pg_roles WHERE rolname = current_user`).
+		Scan(&user, &super, &bypass, &createRole, &powerful, &tenantSetting, &systemSetting)
 	if err != nil {
 		return fmt.Errorf("inspect the request-path role: %w", err)
 	}
@@ -77,6 +86,20 @@ func checkRequestRole(ctx context.Context, pool *sql.DB) error {
 	}
 	if bypass {
 		return fmt.Errorf("%w: role %q has BYPASSRLS; connect the request path as a role without it (ALTER ROLE %s NOBYPASSRLS)", ErrUnsafeRole, user, user)
+	}
+	if powerful.Valid {
+		return fmt.Errorf("%w: role %q is a member of %q, which is a superuser or has BYPASSRLS (SET ROLE would leave row-level security behind); connect the request path as a role outside it", ErrUnsafeRole, user, powerful.String)
+	}
+	if createRole {
+		return fmt.Errorf("%w: role %q has CREATEROLE (it can grant itself membership in the tables' owner); connect the request path as a role without it (ALTER ROLE %s NOCREATEROLE)", ErrUnsafeRole, user, user)
+	}
+	// A session default (ALTER ROLE/DATABASE ... SET, or options= in the
+	// URL) would apply to every statement outside a tenant transaction.
+	if systemSetting.String == "on" {
+		return fmt.Errorf("%w: app.cross_tenant is 'on' for the whole session of role %q (a default from ALTER ROLE/DATABASE ... SET or the connection options), so every statement outside a tenant transaction sees all tenants; remove that default", ErrUnsafeRole, user)
+	}
+	if tenantSetting.String != "" {
+		return fmt.Errorf("%w: app.tenant_id is set for the whole session of role %q (a default from ALTER ROLE/DATABASE ... SET or the connection options), so statements outside a tenant transaction see that tenant's rows; remove that default", ErrUnsafeRole, user)
 	}
 	tables := append([]string{"organizations", "invoice_items"}, tenantTables()...)
 	lits := make([]string, len(tables))
