@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/ratelimit"
 	"github.com/tenantkit/tenantkit/tenant"
 )
 
@@ -54,6 +55,14 @@ type Config struct {
 	MaxOpenConns int
 	// Anchor is the seed's "today". Default: the current UTC day.
 	Anchor time.Time
+	// Redis is the Redis (host:port, or comma-separated cluster nodes) that
+	// holds rate limits and quotas, shared by every server process (--redis,
+	// default $TENANTKIT_REDIS). Empty: in memory, per process.
+	Redis string
+	// RedisPrefix starts every Redis key of the limiters. Default: the
+	// redisstore default ("tk:rl:"); set it to let several demos share one
+	// Redis.
+	RedisPrefix string
 	// Logger receives the demo's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -90,6 +99,10 @@ type App struct {
 	Reused bool
 
 	jobs sync.WaitGroup // background work started by handlers
+
+	limitsOnce  sync.Once
+	limits      ratelimit.Store // shared by the guest and plan limiters
+	limitsClose func() error    // closes the Redis client, if any
 }
 
 // Open connects to cfg.DB, creates and seeds the schema when the database is
@@ -195,6 +208,9 @@ func (a *App) openPostgresRequestPath(ctx context.Context) error {
 func (a *App) Close() error {
 	a.jobs.Wait()
 	var errs []error
+	if a.limitsClose != nil {
+		errs = append(errs, a.limitsClose())
+	}
 	if a.Pool != nil && a.Pool != a.Owner {
 		errs = append(errs, a.Pool.Close())
 	}

@@ -48,6 +48,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.Var(&bases, "base-domain", "base domain whose subdomains name tenants (repeatable, comma-separated; default localhost)")
 	header := fs.String("tenant-header", "", "also resolve the tenant from this request header (e.g. X-Tenant); ignored unless --trust-tenant-header")
 	trust := fs.Bool("trust-tenant-header", false, "trust --tenant-header (only behind a proxy that sets or strips it)")
+	redisAddr := fs.String("redis", e.Getenv(rateLimitRedisEnv), "Redis host:port (or comma-separated cluster nodes) for rate limits and quotas shared by every server process; default $"+rateLimitRedisEnv+", empty means in memory")
 	adminEnv := "TENANTKIT_ADMIN_TOKEN"
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
 	if err := parseFlags(fs, args); err != nil {
@@ -73,7 +74,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := Config{DB: *db, AppDB: *appDB, Size: *size, BaseDomains: bases, TenantHeader: *header,
-		TrustTenantHeader: *trust, AdminToken: e.Getenv(adminEnv), Logger: logger}
+		TrustTenantHeader: *trust, AdminToken: e.Getenv(adminEnv), Redis: *redisAddr, Logger: logger}
 
 	if src, err := parseDataSource(*db); err == nil {
 		logger.LogAttrs(ctx, slog.LevelInfo, "opening database", slog.String("dialect", src.Dialect.String()), slog.String("db", src.Display))

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -17,31 +16,37 @@ import (
 	"github.com/tenantkit/tenantkit/tenant"
 )
 
-// rateLimitRedisEnv names the Redis (host:port, or a comma-separated list
-// of cluster nodes) that holds the demo's rate limits and quotas, shared by
-// every server process. Unset: each process keeps them in memory.
+// rateLimitRedisEnv is the default of --redis: the Redis (host:port, or a
+// comma-separated list of cluster nodes) that holds the demo's rate limits
+// and quotas, shared by every server process. Unset: each process keeps
+// them in memory.
 const rateLimitRedisEnv = "TENANTKIT_REDIS"
 
 // quotaCacheTTL bounds how long a changed organizations.api_calls_per_day
 // takes to apply to a running server.
 const quotaCacheTTL = time.Minute
 
-// rateLimitStore returns the store the demo's limiters decide on: Redis
-// when TENANTKIT_REDIS is set (one round trip per decision; while Redis is
-// away each process decides locally and marks decisions degraded), else an
+// rateLimitStore returns the one store both limiters decide on: Redis when
+// Config.Redis is set (one round trip per decision; while Redis is away
+// each process decides locally and marks decisions degraded), else an
 // in-memory store.
 func (a *App) rateLimitStore() ratelimit.Store {
-	addr := strings.TrimSpace(os.Getenv(rateLimitRedisEnv))
-	if addr == "" {
-		return ratelimit.NewMemory(nil)
-	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:                 strings.Split(addr, ","),
-		ContextTimeoutEnabled: true,
-		MaxRetries:            1,
+	a.limitsOnce.Do(func() {
+		addr := strings.TrimSpace(a.Config.Redis)
+		if addr == "" {
+			a.limits = ratelimit.NewMemory(nil)
+			return
+		}
+		c := redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs:                 strings.Split(addr, ","),
+			ContextTimeoutEnabled: true,
+			MaxRetries:            1,
+		})
+		a.Logger.LogAttrs(context.Background(), slog.LevelInfo, "rate limits on redis", slog.String("addr", addr))
+		a.limits = redisstore.New(c, &redisstore.Options{Prefix: a.Config.RedisPrefix, FailPolicy: redisstore.FailLocal, Logger: a.Logger})
+		a.limitsClose = c.Close
 	})
-	a.Logger.LogAttrs(context.Background(), slog.LevelInfo, "rate limits on redis", slog.String("addr", addr))
-	return redisstore.New(c, &redisstore.Options{FailPolicy: redisstore.FailLocal, Logger: a.Logger})
+	return a.limits
 }
 
 // guestLimit is the limiter in front of the token check. Every request is

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 // TestPlanLimitAndQuotaHeaders: initech is on the basic plan (100/min) with
@@ -65,4 +69,44 @@ func TestTokenGuessingThrottledPerIP(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, r.Status, "the IP is refused before the token check")
 	require.Equal(t, `"guest";q=10;w=60`, r.Header.Get("RateLimit-Policy"))
 	require.Equal(t, "6", r.Header.Get("Retry-After"))
+}
+
+// TestPlanLimitOnRedis: with Config.Redis (--redis) the plan limit and the
+// daily quota live in Redis, shared by two servers over one database: the
+// basic plan's 100/min budget is spent across both, and the counters are
+// Redis keys under the configured prefix.
+func TestPlanLimitOnRedis(t *testing.T) {
+	addr := testenv.Redis(t)
+	prefix := testenv.Name("demo") + ":"
+	db := allBackends[0].db(t)
+	a := openApp(t, Config{DB: db, Redis: addr, RedisPrefix: prefix})
+	b := openApp(t, Config{DB: db, Redis: addr, RedisPrefix: prefix})
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+		rc.Close()
+	})
+	tok, _ := mintToken(t, a, "initech", demoScopes...)
+	url := "http://initech.localhost/api/tenant"
+	admitted := 0
+	for i := range 300 {
+		h := a.Handler()
+		if i%2 == 1 {
+			h = b.Handler()
+		}
+		r := get(t, h, url, bearer(tok)...)
+		if r.Status == http.StatusTooManyRequests {
+			break
+		}
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		admitted++
+	}
+	require.GreaterOrEqual(t, admitted, 100)
+	require.Less(t, admitted, 150, "two servers share one budget of 100/min, not 200")
+	keys, err := rc.Keys(t.Context(), prefix+"*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys, "limits and quotas are kept in Redis")
 }
