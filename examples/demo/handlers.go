@@ -129,15 +129,20 @@ func parsePage(r *http.Request) (page, error) {
 }
 
 // parseTime accepts RFC 3339 ("2026-01-31T12:00:00Z") or a date
-// ("2026-01-31", midnight UTC).
+// ("2026-01-31", midnight UTC), in UTC years 1 to 9999 (every backend can
+// compare those; the MySQL driver cannot send year 0).
 func parseTime(name, v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		if t, err = time.Parse(time.DateOnly, v); err != nil {
+			return time.Time{}, fmt.Errorf("%s must be an RFC 3339 time or a YYYY-MM-DD date, got %q", name, truncate(v, 64))
+		}
 	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
+	t = t.UTC()
+	if t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("%s %q is out of range (UTC years 1 to 9999)", name, truncate(v, 64))
 	}
-	return time.Time{}, fmt.Errorf("%s must be an RFC 3339 time or a YYYY-MM-DD date, got %q", name, truncate(v, 64))
+	return t, nil
 }
 
 func truncate(s string, n int) string {

@@ -236,3 +236,27 @@ func TestReviewPostgresRefusesIndirectBypass(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewReadingsFilterYearRange: a from/to bound whose UTC year is
+// outside 1..9999 (year 0000, or 0001-01-01 with a positive offset) is a
+// 400 naming the parameter on every backend; the MySQL driver cannot send
+// such a time and the request used to fail with 500.
+func TestReviewReadingsFilterYearRange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		a := openApp(t, Config{DB: b.db(t)})
+		h := authed(t, a)
+		acme, _ := lookup(t, a, "acme")
+		m := ownerCount(t, a, "SELECT MIN(id) FROM meters WHERE tenant_id = ?", numericID(t, acme))
+		for _, q := range []string{"from=0000-01-01", "to=0000-06-01T00:00:00Z", "from=0001-01-01T00:00:00%2B14:00",
+			"from=0000-01-01T00:00:00Z&to=0000-01-02T00:00:00Z"} {
+			r := get(t, h, fmt.Sprintf("http://localhost/t/acme/api/meters/%d/readings?%s", m, q))
+			require.Equal(t, http.StatusBadRequest, r.Status, "%s: %s", q, r.Body)
+			require.Equal(t, codeInvalidDate, r.errorCode(t))
+			require.Contains(t, string(r.Body), "out of range")
+		}
+		for _, q := range []string{"from=0001-01-01", "to=9999-12-31T23:59:59Z", "from=0001-01-01T00:00:00-05:00"} {
+			r := get(t, h, fmt.Sprintf("http://localhost/t/acme/api/meters/%d/readings?%s", m, q))
+			require.Equal(t, http.StatusOK, r.Status, "%s: %s", q, r.Body)
+		}
+	})
+}
