@@ -15,11 +15,13 @@ const denyShards = 32
 // request may be retried, so repeated requests of a denied key are answered
 // without a round trip. It only ever denies, so it never admits more than
 // Redis would; an entry applies only to a request with the same Limit, the
-// same quotas and at least as many units, for which the remembered denial is
-// still certain.
+// same quotas and the same number of units, for which the remembered denial
+// and its retry time are still exact. (A request for more units is denied too,
+// but would need a later retry time than the remembered one.)
 type denyCache struct {
 	seed     maphash.Seed
 	perShard int
+	nshards  uint64 // shards in use: fewer than denyShards for a small size
 	shards   [denyShards]denyShard
 }
 
@@ -39,7 +41,10 @@ type denyEntry struct {
 }
 
 func newDenyCache(size int) *denyCache {
-	c := &denyCache{seed: maphash.MakeSeed(), perShard: max(1, size/denyShards)}
+	// size/nshards per shard over nshards ≤ size shards: never more than
+	// size entries in all.
+	nshards := min(size, denyShards)
+	c := &denyCache{seed: maphash.MakeSeed(), perShard: size / nshards, nshards: uint64(nshards)}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*denyEntry)
 	}
@@ -47,7 +52,7 @@ func newDenyCache(size int) *denyCache {
 }
 
 func (c *denyCache) shard(key string) *denyShard {
-	return &c.shards[maphash.String(c.seed, key)%denyShards]
+	return &c.shards[maphash.String(c.seed, key)%c.nshards]
 }
 
 // lookup fills d and reports true when a remembered denial covers req at now.
@@ -64,7 +69,7 @@ func (c *denyCache) lookup(req *ratelimit.Request, n int, now time.Time, d *rate
 		sh.mu.Unlock()
 		return false
 	}
-	if n < e.n || e.limit != req.Limit || !slices.Equal(e.quotas, req.Quotas) {
+	if n != e.n || e.limit != req.Limit || !slices.Equal(e.quotas, req.Quotas) {
 		sh.mu.Unlock()
 		return false
 	}

@@ -64,7 +64,8 @@
 // Different tenants spread over all masters. '%', '{', '}' and ':' in a key
 // or quota name are percent-encoded (the empty key is "%"), so a key chosen
 // by a client can neither break out of its hash tag nor collide with
-// another key's counters. The prefix must not contain '{'.
+// another key's counters. The prefix must not contain '{' (Take rejects
+// every request with ratelimit.ErrInvalid if it does).
 //
 // # Failures
 //
@@ -108,11 +109,13 @@
 //
 // With Options.DenyCacheSize > 0, a denial is remembered in-process until the
 // retry time Redis gave, and repeated requests for that key (same Limit,
-// same quotas, at least as many units) are denied without a round trip. It
-// only ever denies, so it never admits more than Redis would; it may deny a
-// little longer than needed (by the round-trip time), and the Used of the
-// quotas it reports is the value at the remembered denial. The cache holds
-// at most DenyCacheSize keys.
+// same quotas, same N) are denied without a round trip. It only ever denies,
+// so it never admits more than Redis would, and it forgets a denial no later
+// than Redis would admit the request: the retry time is counted from before
+// the round trip, so a cached RetryAfter may be shorter than Redis's by up to
+// that round trip's time, never longer. The Used of the quotas it reports is
+// the value at the remembered denial. The cache holds at most DenyCacheSize
+// keys.
 //
 // # Composition
 //

@@ -98,15 +98,20 @@ if admit then
   local ttl = math.ceil(after / (rate * 1000)) + 1
   redis.call('SET', KEYS[1], string.format('%d:%d:%d', tq + aq, ar, rate), 'PX', ttl)
   local now_ms = math.floor(now / 1000)
+  -- cur: each counter's value once written, so a quota listed twice
+  -- counts twice (as in ratelimit.Memory) even when its counter is new.
+  local cur = {}
   for i = 1, nquota do
-    if qnew[i] then
+    local k = qkey[i]
+    if qnew[i] and not cur[k] then
       -- a new period's counter: created with its expiry in one call
       local expire_at = tonumber(ARGV[4 + (i - 1) * 4 + 3 + qlater[i]])
-      redis.call('SET', qkey[i], n, 'PX', math.max(expire_at * 1000 - now_ms, 1))
+      redis.call('SET', k, n, 'PX', math.max(expire_at * 1000 - now_ms, 1))
+      cur[k] = n
     else
-      redis.call('INCRBY', qkey[i], n)
+      cur[k] = redis.call('INCRBY', k, n)
     end
-    qused[i] = qused[i] + n
+    qused[i] = cur[k]
   end
   remaining = math.floor((cap - after) / period)
   retry = 0

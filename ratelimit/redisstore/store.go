@@ -56,7 +56,9 @@ func (p FailPolicy) String() string {
 type Options struct {
 	// Prefix starts every Redis key the store writes. Default "tk:rl:".
 	// It must not contain '{': a brace in the prefix would become the
-	// hash tag and put every key of the store in one cluster slot.
+	// hash tag and put every key of the store in one cluster slot (or,
+	// with "{}", split one tenant's keys over slots), so Take rejects every
+	// request with ratelimit.ErrInvalid.
 	Prefix string
 
 	// Timeout bounds each decision's round trip through a context deadline.
@@ -196,9 +198,15 @@ const (
 // Take decides req with one EVALSHA (EVAL the first time a server lacks the
 // script) and fills d. It returns an error wrapping ratelimit.ErrInvalid for
 // an invalid request (also for a limit whose Burst × Period, in
-// microseconds, exceeds 2^53), and, under FailClosed, an error wrapping
+// microseconds, exceeds 2^53) and for every request when Options.Prefix
+// contains '{', and, under FailClosed, an error wrapping
 // ratelimit.ErrUnavailable when Redis cannot decide.
 func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.Decision) error {
+	if strings.Contains(s.prefix, "{") {
+		// The prefix's brace would be every key's hash tag: all tenants
+		// in one slot, or (with "{}") each key hashed whole and CROSSSLOT.
+		return fmt.Errorf("%w: redisstore: prefix %q contains '{'", ratelimit.ErrInvalid, s.prefix)
+	}
 	if err := req.Validate(); err != nil {
 		return err
 	}

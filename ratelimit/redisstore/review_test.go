@@ -1,0 +1,261 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/internal/testenv"
+	"github.com/tenantkit/tenantkit/ratelimit"
+	"github.com/tenantkit/tenantkit/ratelimit/redisstore"
+)
+
+// The deny cache holds at most DenyCacheSize keys, also when the size is
+// smaller than its number of shards.
+func TestDenyCacheHoldsAtMostSize(t *testing.T) {
+	c, clock := newMini(t)
+	h := &counter{}
+	c.AddHook(h)
+	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, DenyCacheSize: 1, Timeout: 5 * time.Second})
+	lim := ratelimit.Limit{Rate: 1, Period: time.Hour}
+	const keys = 40
+	for i := range keys {
+		req := ratelimit.Request{Key: "k" + strconv.Itoa(i), Limit: lim}
+		require.True(t, take(t, s, req).Allowed)
+		require.False(t, take(t, s, req).Allowed) // remembered
+	}
+	before := h.cmds.Load()
+	for i := range keys {
+		require.False(t, take(t, s, ratelimit.Request{Key: "k" + strconv.Itoa(i), Limit: lim}).Allowed)
+	}
+	cached := keys - (h.cmds.Load() - before)
+	require.LessOrEqual(t, cached, int64(1), "a deny cache of size 1 answered %d keys locally", cached)
+}
+
+// A cached denial answers a request for more units with that request's own
+// exact RetryAfter (or asks Redis), never a shorter one.
+func TestDenyCacheLargerNRetryAfter(t *testing.T) {
+	c, clock := newMini(t)
+	opts := &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second}
+	plain := redisstore.New(c, opts)
+	opts.DenyCacheSize = 100
+	cached := redisstore.New(c, opts)
+	lim := ratelimit.Limit{Rate: 10, Period: time.Minute}
+	require.True(t, take(t, cached, ratelimit.Request{Key: "k", Limit: lim, N: 10}).Allowed)
+	one := take(t, cached, ratelimit.Request{Key: "k", Limit: lim, N: 1})
+	require.False(t, one.Allowed)
+	require.Equal(t, 6*time.Second, one.RetryAfter)
+
+	want := take(t, plain, ratelimit.Request{Key: "k", Limit: lim, N: 5})
+	got := take(t, cached, ratelimit.Request{Key: "k", Limit: lim, N: 5})
+	require.False(t, want.Allowed)
+	require.False(t, got.Allowed)
+	require.Equal(t, 30*time.Second, want.RetryAfter)
+	require.Equal(t, want.RetryAfter, got.RetryAfter, "RetryAfter of N=5 served from a denial of N=1")
+
+	// Waiting the answered time admits that request.
+	clock.Advance(got.RetryAfter)
+	require.True(t, take(t, cached, ratelimit.Request{Key: "k", Limit: lim, N: 5}).Allowed)
+}
+
+// A prefix with '{' would replace each key's hash tag (with "{}" in it, every
+// Redis key hashes whole: CROSSSLOT on a cluster); it is a clear error.
+func TestPrefixWithBraceIsInvalid(t *testing.T) {
+	c, clock := newMini(t)
+	for _, prefix := range []string{"{}", "a{b}:", "x{"} {
+		s := redisstore.New(c, &redisstore.Options{Now: clock.Now, Prefix: prefix, Timeout: 5 * time.Second, FailPolicy: redisstore.FailOpen})
+		req := ratelimit.Request{Key: "k", Limit: ratelimit.Limit{Rate: 1, Period: time.Minute},
+			Quotas: []ratelimit.Quota{{Name: "q", Period: ratelimit.Day}}}
+		var d ratelimit.Decision
+		err := s.Take(t.Context(), &req, &d)
+		require.ErrorIs(t, err, ratelimit.ErrInvalid, "prefix %q", prefix)
+		require.ErrorContains(t, err, "prefix")
+		require.False(t, d.Allowed)
+	}
+}
+
+// The same quota listed twice in one request is counted twice, as the memory
+// store does, whether or not its counter exists yet.
+func TestDuplicateQuotaCountsLikeMemory(t *testing.T) {
+	c, clock := newMini(t)
+	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second})
+	mem := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: clock.Now})
+	lim := ratelimit.Limit{Rate: 100, Period: time.Minute}
+	quotas := []ratelimit.Quota{
+		{Name: "api", Period: ratelimit.Day},
+		{Name: "api", Period: ratelimit.Day, Max: 7},
+	}
+	for i := range 5 {
+		req := ratelimit.Request{Key: "k", Limit: lim, Quotas: quotas}
+		want := take(t, mem, req)
+		got := take(t, s, req)
+		require.Equal(t, want.Allowed, got.Allowed, "decision %d", i)
+		for j := range quotas {
+			require.Equal(t, want.Quotas[j].Used, got.Quotas[j].Used, "decision %d quota %d", i, j)
+			require.Equal(t, want.Quotas[j].Allowed, got.Quotas[j].Allowed, "decision %d quota %d", i, j)
+		}
+	}
+}
+
+// After SCRIPT FLUSH the next decision reloads the script with EVAL.
+func TestScriptFlushFallsBackToEval(t *testing.T) {
+	c, prefix := testenv.RedisClient(t)
+	h := &counter{}
+	c.AddHook(h)
+	s := redisstore.New(c, generous(prefix))
+	req := ratelimit.Request{Key: "k", Limit: ratelimit.Limit{Rate: 3, Period: time.Hour},
+		Quotas: []ratelimit.Quota{{Name: "q", Period: ratelimit.Month, Max: 10}}}
+	require.True(t, take(t, s, req).Allowed)
+	require.NoError(t, c.ScriptFlush(t.Context()).Err())
+	before := h.cmds.Load()
+	d := take(t, s, req)
+	require.True(t, d.Allowed)
+	require.EqualValues(t, 2, d.Quotas[0].Used)
+	require.EqualValues(t, 2, h.cmds.Load()-before, "EVALSHA answered NOSCRIPT, then EVAL")
+	before = h.cmds.Load()
+	require.True(t, take(t, s, req).Allowed)
+	require.False(t, take(t, s, req).Allowed)
+	require.EqualValues(t, 2, h.cmds.Load()-before, "loaded again: one EVALSHA each")
+}
+
+// Hostile keys keep every Redis key of one limiter key in one slot on the
+// cluster and stay apart from each other.
+func TestHostileKeysOnCluster(t *testing.T) {
+	c, prefix := testenv.RedisClusterClient(t)
+	s := redisstore.New(c, generous(prefix))
+	keys := []string{"", "{", "}", "{}", "}{", "a}b", "a%7Db", "%", ":", "a:q:x", "\x00\xff\n",
+		strings.Repeat("{x}", 20000), "tenant", "{tenant}", "%7Btenant%7D"}
+	lim := ratelimit.Limit{Rate: 2, Period: time.Hour}
+	quotas := []ratelimit.Quota{
+		{Name: "a}{b", Period: ratelimit.Day, Max: 100, Location: time.FixedZone("x", 14*3600)},
+		{Name: "", Period: ratelimit.Month, Max: 100},
+	}
+	for _, k := range keys {
+		d := take(t, s, ratelimit.Request{Key: k, Limit: lim, Quotas: quotas})
+		require.True(t, d.Allowed, "key %q", k)
+		require.EqualValues(t, 1, d.Quotas[0].Used, "key %q shares no counter", k)
+	}
+	for _, k := range keys {
+		d := take(t, s, ratelimit.Request{Key: k, Limit: lim, Quotas: quotas})
+		require.True(t, d.Allowed, "key %q", k)
+		require.EqualValues(t, 2, d.Quotas[1].Used, "key %q", k)
+		require.False(t, take(t, s, ratelimit.Request{Key: k, Limit: lim, Quotas: quotas}).Allowed, "key %q", k)
+	}
+}
+
+// stoppable starts a redis-server this test owns so it can freeze it with
+// SIGSTOP: the server keeps its connections open and answers nothing.
+func stoppable(t *testing.T) (addr string, proc *exec.Cmd) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--logfile", "")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	pc := redis.NewClient(&redis.Options{Addr: addr})
+	defer pc.Close()
+	require.Eventually(t, func() bool { return pc.Ping(context.Background()).Err() == nil }, 10*time.Second, 20*time.Millisecond)
+	return addr, cmd
+}
+
+// A frozen server: each decision ends at the store's timeout, the breaker
+// opens, a half-open breaker lets exactly one of many concurrent callers
+// probe, and the store recovers when the server runs again.
+func TestFrozenServerBreaker(t *testing.T) {
+	addr, proc := stoppable(t)
+	c, _ := outageClient(t, addr)
+	h := &evalCounter{}
+	c.AddHook(h)
+	const timeout = 100 * time.Millisecond
+	cooldown := 300 * time.Millisecond
+	s := redisstore.New(c, &redisstore.Options{
+		Prefix: "r:", Timeout: timeout, BreakerThreshold: 3, BreakerCooldown: cooldown,
+		FailPolicy: redisstore.FailLocal, Instances: 2,
+	})
+	lim := ratelimit.Limit{Rate: 10, Period: time.Minute}
+	req := ratelimit.Request{Key: "k", Limit: lim}
+	d := take(t, s, req)
+	require.True(t, d.Allowed)
+	require.False(t, d.Degraded)
+
+	require.NoError(t, proc.Process.Signal(syscall.SIGSTOP))
+	for i := range 3 {
+		begin := time.Now()
+		d := take(t, s, req)
+		require.Less(t, time.Since(begin), 20*timeout, "decision %d waited far past the store timeout", i)
+		require.True(t, d.Degraded)
+		require.Equal(t, 5, d.Limit.Rate, "local share of 10 over 2 instances")
+	}
+	sent := h.cmds.Load()
+	admitted := 0
+	for range 20 {
+		d := take(t, s, req)
+		require.True(t, d.Degraded)
+		if d.Allowed {
+			admitted++
+		}
+	}
+	require.Equal(t, sent, h.cmds.Load(), "open breaker: no call to Redis")
+	require.Equal(t, 5-3, admitted, "the local share admits its burst of 5 in total")
+
+	time.Sleep(cooldown + 50*time.Millisecond)
+	sent = h.cmds.Load()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			var d ratelimit.Decision
+			r := req
+			_ = s.Take(context.Background(), &r, &d)
+		})
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, h.cmds.Load()-sent, "half-open: one probe among 16 concurrent callers")
+
+	require.NoError(t, proc.Process.Signal(syscall.SIGCONT))
+	time.Sleep(cooldown + 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var d ratelimit.Decision
+		r := req
+		return s.Take(context.Background(), &r, &d) == nil && !d.Degraded
+	}, 10*time.Second, 50*time.Millisecond, "recovers once the server runs again")
+}
+
+// evalCounter counts script calls only (not the handshake of new connections).
+type evalCounter struct{ cmds atomic.Int64 }
+
+func (h *evalCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *evalCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := strings.ToLower(cmd.Name()); n == "evalsha" || n == "eval" {
+			h.cmds.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
