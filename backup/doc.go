@@ -59,10 +59,8 @@
 // Export reads from one consistent snapshot (REPEATABLE READ READ ONLY on
 // PostgreSQL, START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY on
 // MySQL/MariaDB, one read transaction on SQLite), one row at a time:
-// memory stays flat however large the tenant. On PostgreSQL the server
-// renders each JSON Lines row itself (json_build_array over the same
-// canonical forms), so the client handles one string per row; such rows
-// separate values with ", ", which every reader accepts.
+// memory stays flat however large the tenant. Each value is selected as
+// its exact text (on PostgreSQL value::text) and written by the codec.
 //
 //	f, _ := os.Create("tenant_1_acme.jsonl.gz")
 //	m, err := backup.Export(ctx, db, "1", f, nil) // JSONL, gzip

@@ -126,11 +126,6 @@ func exportTable(ctx context.Context, q querier, p *plan, t *ptable, fw *fileWri
 		}
 	}
 	report(0)
-	if fw.format == JSONL {
-		if query, ok := p.pgJSONRowQuery(t); ok {
-			return exportPGJSON(ctx, q, query, t, fw, targ, report, total)
-		}
-	}
 	rows, err := q.QueryContext(ctx, p.exportQuery(t), targ)
 	if err != nil {
 		return 0, "", fmt.Errorf("backup: export table %q: %w", t.m.Name, err)
@@ -182,37 +177,6 @@ func exportTable(ctx context.Context, q querier, p *plan, t *ptable, fw *fileWri
 		return 0, "", fmt.Errorf("backup: export: write: %w", err)
 	}
 	return c, sum, nil
-}
-
-func exportPGJSON(ctx context.Context, q querier, query string, t *ptable, fw *fileWriter, targ any, report func(int64), total *int64) (int64, string, error) {
-	rows, err := q.QueryContext(ctx, query, targ)
-	if err != nil {
-		return 0, "", fmt.Errorf("backup: export table %q: %w", t.m.Name, err)
-	}
-	defer rows.Close()
-	var line sql.RawBytes
-	var count int64
-	for rows.Next() {
-		if err := rows.Scan(&line); err != nil {
-			return 0, "", fmt.Errorf("backup: export table %q: %w", t.m.Name, err)
-		}
-		if err := fw.rawRow(line); err != nil {
-			return 0, "", fmt.Errorf("backup: export: write: %w", err)
-		}
-		count++
-		*total++
-		if count%progressEvery == 0 {
-			report(count)
-			if err := ctx.Err(); err != nil {
-				return 0, "", err
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, "", fmt.Errorf("backup: export table %q: %w", t.m.Name, err)
-	}
-	report(count)
-	return fw.end(t.m.Name, false)
 }
 
 func exportFixups(ctx context.Context, q querier, p *plan, t *ptable, fw *fileWriter, targ any) (int64, string, error) {

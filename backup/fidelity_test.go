@@ -102,8 +102,8 @@ func TestTypeFidelity(t *testing.T) {
 	})
 }
 
-// contains accepts the compact spelling of the Go encoder and the ", "
-// separators of PostgreSQL's server-rendered rows.
+// contains accepts the compact spelling of the encoder and ", "
+// separators.
 func contains(t testing.TB, s, sub string) {
 	t.Helper()
 	if !strings.Contains(s, sub) && !strings.Contains(s, strings.ReplaceAll(sub, ",", ", ")) {

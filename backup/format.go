@@ -153,16 +153,6 @@ func (fw *fileWriter) row(t *ptable, vals []value) error {
 	return fw.line(b)
 }
 
-// rawRow writes a row line rendered elsewhere (without its newline).
-func (fw *fileWriter) rawRow(line []byte) error {
-	b := append(append(fw.buf[:0], line...), '\n')
-	fw.buf = b
-	fw.sum.Write(b)
-	fw.rows++
-	fw.total++
-	return fw.line(b)
-}
-
 // fixup writes one fixup: the primary key values, then the deferred ones.
 func (fw *fileWriter) fixup(t *ptable, vals []value) error {
 	b := fw.buf[:0]

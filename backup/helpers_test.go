@@ -76,8 +76,8 @@ func reseal(t testing.TB, file []byte) []byte {
 // editLine replaces the first line containing old (whole-line match on
 // its prefix) with repl; repl "" deletes it, dup=true duplicates it.
 //
-// JSON rows are given compact (["1","2"]); PostgreSQL's server-rendered
-// rows separate values with ", ", so that spelling is tried too.
+// JSON rows are given compact (["1","2"]); a row written with ", "
+// separators (which readers accept) is tried too.
 func replaceOnce(t testing.TB, file []byte, old, repl string) []byte {
 	t.Helper()
 	s := string(file)

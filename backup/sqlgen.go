@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -193,40 +192,4 @@ func argFor(d sqldialect.Dialect, k kind, v value) any {
 		}
 	}
 	return v.s
-}
-
-// pgJSONRowQuery is the PostgreSQL fast path of the JSON Lines export: the
-// server renders each row as the JSON array the encoder would write
-// (numbers as strings, timestamps in ISO 8601 with offset, bytes in
-// base64, JSON columns raw or wrapped under the same rules, deferred
-// columns NULL), so a row costs one string on the client. Tables of more
-// than 100 columns (json_build_array's argument limit) use the general
-// path.
-func (p *plan) pgJSONRowQuery(t *ptable) (string, bool) {
-	if p.d != sqldialect.Postgres || len(t.kinds) > 100 {
-		return "", false
-	}
-	var b strings.Builder
-	b.WriteString("SELECT json_build_array(")
-	for i, k := range t.kinds {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		col := "t0." + p.d.Quote(t.m.Columns[i].Name)
-		switch {
-		case slices.Contains(t.deferred, i):
-			b.WriteString("NULL::text")
-		case k == kBool, k == kTimestampTZ, k == kTimestamp:
-			b.WriteString(col)
-		case k == kBytes:
-			b.WriteString("replace(encode(" + col + ", 'base64'), E'\\n', '')")
-		case k == kJSON:
-			b.WriteString("CASE WHEN " + col + " IS NULL THEN NULL WHEN " + col + "::text ~ '^\\S(.*\\S)?$' AND strpos(" + col + "::text, E'\\n') = 0 AND strpos(" + col + "::text, E'\\r') = 0 AND left(" + col + "::text, 7) <> '{\"$tkv1' THEN " + col + "::text::json ELSE ('{\"$tkv1text\":' || to_json(" + col + "::text)::text || '}')::json END")
-		default:
-			b.WriteString(col + "::text")
-		}
-	}
-	from, where := p.ownerFilter(t, p.d.Placeholder(1))
-	b.WriteString(")::text FROM " + from + " WHERE " + where)
-	return b.String(), true
 }
