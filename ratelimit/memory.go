@@ -23,8 +23,9 @@ type MemoryOptions struct {
 	QuotaCapacity int
 
 	// Shards is the number of independently locked shards, rounded up to a
-	// power of two and lowered until every shard holds at least 64 keys.
-	// Each shard holds Capacity/Shards keys. Default 256.
+	// power of two and lowered until every shard holds at least 64 keys and
+	// 64 quota counters. Each shard holds Capacity/Shards keys and
+	// QuotaCapacity/Shards counters. Default 256.
 	Shards int
 
 	// Now is the clock, read inside the shard lock of each decision.
@@ -114,7 +115,7 @@ func NewMemory(opts *MemoryOptions) *Memory {
 		o.Shards = 256
 	}
 	n := 1 << bits.Len(uint(o.Shards-1))
-	for n > 1 && (n*minShardKeys > o.Capacity || n > 1<<16) {
+	for n > 1 && (n*minShardKeys > min(o.Capacity, o.QuotaCapacity) || n > 1<<16) {
 		n >>= 1
 	}
 	m := &Memory{
@@ -127,7 +128,7 @@ func NewMemory(opts *MemoryOptions) *Memory {
 	}
 	for i := range m.shards {
 		m.shards[i].rate = newTable[rateSlot](o.Capacity / n)
-		m.shards[i].quotas = newTable[quotaSlot](max(o.QuotaCapacity/n, 1))
+		m.shards[i].quotas = newTable[quotaSlot](o.QuotaCapacity / n)
 	}
 	if o.Now != nil {
 		now := o.Now

@@ -104,6 +104,9 @@ func (r *Request) Validate() error {
 // t and the start of the next one, in q's Location (UTC when nil). Days
 // start at local midnight and months on the 1st at local midnight;
 // time.Date normalizes days that a DST change makes 23 or 25 hours long.
+// Where a DST change skips midnight (America/Santiago, America/Asuncion,
+// Asia/Beirut), the day starts at the first instant that exists on it, the
+// end of the skipped hour, so start ≤ t < next always holds.
 func (q Quota) PeriodBounds(t time.Time) (start, next time.Time) {
 	loc := q.Location
 	if loc == nil {
@@ -112,7 +115,22 @@ func (q Quota) PeriodBounds(t time.Time) (start, next time.Time) {
 	lt := t.In(loc)
 	y, m, d := lt.Date()
 	if q.Period == Month {
-		return time.Date(y, m, 1, 0, 0, 0, 0, loc), time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+		return midnight(y, m, 1, loc), midnight(y, m+1, 1, loc)
 	}
-	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	return midnight(y, m, d, loc), midnight(y, m, d+1, loc)
+}
+
+// midnight returns the first instant of the local date y-m-d (normalized
+// like time.Date). For a midnight that a DST change skips, time.Date may
+// answer an instant of the day before (23:00 of the old offset); the day
+// then begins where that zone period ends, at the transition.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if t.Hour() >= 12 { // landed on the previous day
+		_, end := t.ZoneBounds()
+		if !end.IsZero() {
+			t = end
+		}
+	}
+	return t
 }

@@ -1,0 +1,123 @@
+package ratelimit_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/ratelimit"
+)
+
+// A denial's RetryAfter is exact for arbitrary limits (whole and fractional
+// emission intervals, any burst, N > 1): at now+RetryAfter the same request
+// is admitted, one nanosecond earlier it is not.
+func TestReviewRetryAfterExactRandomLimits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	denials := 0
+	for range 3000 {
+		lim := ratelimit.Limit{Rate: 1 + rng.IntN(70000), Period: time.Duration(1+rng.IntN(5000)) * time.Millisecond, Burst: rng.IntN(20)}
+		if lim.Validate() != nil {
+			continue
+		}
+		now := time.Unix(1_700_000_000, rng.Int64N(1e9))
+		var tat int64
+		for range 1 + rng.IntN(40) {
+			n := 1 + rng.IntN(lim.EffectiveBurst())
+			next, r, err := ratelimit.Decide(tat, now, lim, n)
+			require.NoError(t, err)
+			if !r.Allowed {
+				denials++
+				require.Positive(t, r.RetryAfter)
+				_, at, _ := ratelimit.Decide(tat, now.Add(r.RetryAfter), lim, n)
+				require.True(t, at.Allowed, "%+v n=%d admitted at +RetryAfter", lim, n)
+				_, before, _ := ratelimit.Decide(tat, now.Add(r.RetryAfter-1), lim, n)
+				require.False(t, before.Allowed, "%+v n=%d denied 1ns before RetryAfter", lim, n)
+			}
+			tat = next
+			now = now.Add(time.Duration(rng.Int64N(2 * int64(lim.Period) / int64(lim.Rate))))
+		}
+	}
+	require.Greater(t, denials, 1000, "the walk exercises denials")
+}
+
+// MemoryOptions.QuotaCapacity is a maximum like Capacity: a small one is not
+// multiplied by the shard count.
+func TestReviewQuotaCapacityNeverExceeded(t *testing.T) {
+	for _, qc := range []int{1, 10, 100, 1000} {
+		m := ratelimit.NewMemory(&ratelimit.MemoryOptions{QuotaCapacity: qc})
+		lim := ratelimit.Limit{Rate: 100, Period: time.Minute}
+		q := []ratelimit.Quota{{Name: "api", Period: ratelimit.Day}}
+		for i := range 3000 {
+			var d ratelimit.Decision
+			require.NoError(t, m.Take(t.Context(), &ratelimit.Request{Key: fmt.Sprint("k", i), Limit: lim, Quotas: q}, &d))
+			require.True(t, d.Allowed)
+		}
+		require.LessOrEqual(t, m.Stats().Quotas, qc, "QuotaCapacity %d", qc)
+		require.Positive(t, m.Stats().Quotas)
+	}
+}
+
+// Where DST skips local midnight, time.Date answers 23:00 of the day
+// before; the period bounds must still hold start ≤ t < next, and periods
+// must tile time without gaps or overlaps.
+func TestReviewPeriodBoundsSkippedMidnight(t *testing.T) {
+	for _, tc := range []struct {
+		zone string
+		day  time.Time // a UTC date whose local midnight is skipped
+	}{
+		{"America/Santiago", time.Date(2022, 9, 11, 0, 0, 0, 0, time.UTC)},
+		{"America/Havana", time.Date(2023, 3, 12, 0, 0, 0, 0, time.UTC)},
+		{"Asia/Beirut", time.Date(2023, 3, 26, 0, 0, 0, 0, time.UTC)},
+		{"America/Asuncion", time.Date(2023, 10, 1, 0, 0, 0, 0, time.UTC)}, // also a month start
+		{"America/Sao_Paulo", time.Date(2018, 11, 4, 0, 0, 0, 0, time.UTC)},
+	} {
+		loc, err := time.LoadLocation(tc.zone)
+		require.NoError(t, err)
+		for _, p := range []ratelimit.QuotaPeriod{ratelimit.Day, ratelimit.Month} {
+			q := ratelimit.Quota{Period: p, Location: loc}
+			from := tc.day.Add(-48 * time.Hour)
+			var last time.Time
+			for tm := from; tm.Before(from.Add(96 * time.Hour)); tm = tm.Add(time.Minute) {
+				s, n := q.PeriodBounds(tm)
+				require.False(t, tm.Before(s), "%s %v: start %v after t", tc.zone, tm.In(loc), s.In(loc))
+				require.True(t, tm.Before(n), "%s %v: next %v not after t", tc.zone, tm.In(loc), n.In(loc))
+				if !last.IsZero() && !s.Equal(last) {
+					ps, pn := q.PeriodBounds(tm.Add(-time.Minute))
+					require.True(t, pn.Equal(s), "%s: period %v..%v is followed by one starting %v", tc.zone, ps, pn, s)
+				}
+				last = s
+			}
+		}
+	}
+}
+
+// A Santiago tenant denied by its daily quota at 23:30 on the night
+// midnight is skipped is told the real wait (until 01:00, the first instant
+// of the next day), not a RetryAfter of zero; the counter resets once, then.
+func TestReviewQuotaRetryAfterSkippedMidnight(t *testing.T) {
+	scl, err := time.LoadLocation("America/Santiago")
+	require.NoError(t, err)
+	c := newFakeClock(time.Date(2022, 9, 10, 23, 30, 0, 0, scl))
+	m := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: c.Now})
+	req := ratelimit.Request{Key: "acme", Limit: ratelimit.Limit{Rate: 100, Period: time.Second},
+		Quotas: []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Day, Max: 1, Location: scl}}}
+	var d ratelimit.Decision
+	require.NoError(t, m.Take(t.Context(), &req, &d))
+	require.True(t, d.Allowed)
+	require.NoError(t, m.Take(t.Context(), &req, &d))
+	require.False(t, d.Allowed)
+	transition := time.Date(2022, 9, 11, 4, 0, 0, 0, time.UTC) // 00:00 -04 becomes 01:00 -03
+	require.True(t, d.Quotas[0].ResetAt.Equal(transition), "ResetAt %v", d.Quotas[0].ResetAt)
+	require.Equal(t, 30*time.Minute, d.RetryAfter)
+
+	c.Set(transition.Add(-time.Nanosecond))
+	require.NoError(t, m.Take(t.Context(), &req, &d))
+	require.False(t, d.Allowed, "still September 10th")
+	c.Set(transition)
+	require.NoError(t, m.Take(t.Context(), &req, &d))
+	require.True(t, d.Allowed, "September 11th began")
+	require.EqualValues(t, 1, d.Quotas[0].Used)
+}
