@@ -67,20 +67,33 @@ func quotaKey(base, name string, p ratelimit.QuotaPeriod, start time.Time) strin
 func periodStart(t time.Time, p ratelimit.QuotaPeriod, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
 	if p == ratelimit.Month {
-		return time.Date(y, m, 1, 0, 0, 0, 0, loc)
+		return midnight(y, m, 1, loc)
 	}
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return midnight(y, m, d, loc)
 }
 
 // periodAfter is the start of the period after the one starting at start.
 func periodAfter(start time.Time, p ratelimit.QuotaPeriod, loc *time.Location) time.Time {
-	y, m, d := start.Date()
+	y, m, d := start.In(loc).Date()
 	if p == ratelimit.Month {
-		return time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+		return midnight(y, m+1, 1, loc)
 	}
-	// time.Date normalizes day d+1 (month ends, leap years); a zone whose
-	// midnight does not exist on a DST day gets the normalized instant.
-	return periodStart(time.Date(y, m, d+1, 12, 0, 0, 0, loc), p, loc)
+	return midnight(y, m, d+1, loc) // time.Date normalizes month ends and Feb 29
+}
+
+// midnight is the first instant of day y-m-d (normalized) in loc: local
+// midnight, or where a DST change skips midnight (America/Santiago,
+// Asia/Beirut) the end of the skipped hour. time.Date answers such a
+// midnight with an instant of the previous day, which would name the new
+// day's counter after the old day, so that the day never resets.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if t.Hour() >= 12 { // landed on the previous day
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			t = end
+		}
+	}
+	return t
 }
 
 // quotaSpan is what the script needs for one quota: two candidate periods and

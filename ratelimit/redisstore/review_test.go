@@ -259,3 +259,105 @@ func (h *evalCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// Around calendar boundaries in hostile zones (DST gaps and overlaps, a
+// 30-minute DST shift, UTC+14, a midnight that does not exist, Feb 29, month
+// and year ends) the Redis store counts exactly like the memory store with
+// the server clock and the process clock agreeing: same Used, Allowed and
+// ResetAt, each counter restarting once.
+func TestCalendarBoundariesLikeMemory(t *testing.T) {
+	zone := func(name string) *time.Location {
+		loc, err := time.LoadLocation(name)
+		require.NoError(t, err)
+		return loc
+	}
+	ny, lordHowe, kiritimati := zone("America/New_York"), zone("Australia/Lord_Howe"), zone("Pacific/Kiritimati")
+	saoPaulo, santiago, havana := zone("America/Sao_Paulo"), zone("America/Santiago"), zone("America/Havana")
+	cases := []struct {
+		name string
+		loc  *time.Location
+		at   time.Time // a boundary, in loc
+		gap  bool      // midnight does not exist: the day starts at 01:00
+	}{
+		{"nil zone Feb 29", nil, time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC), false},
+		{"nil zone leap day start", nil, time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC), false},
+		{"NY spring forward", ny, time.Date(2027, 3, 15, 0, 0, 0, 0, ny), false},
+		{"NY fall back", ny, time.Date(2027, 11, 8, 0, 0, 0, 0, ny), false},
+		{"Lord Howe 30 min DST", lordHowe, time.Date(2027, 4, 5, 0, 0, 0, 0, lordHowe), false},
+		{"Kiritimati year end", kiritimati, time.Date(2027, 1, 1, 0, 0, 0, 0, kiritimati), false},
+		{"Sao Paulo month end", saoPaulo, time.Date(2018, 12, 1, 0, 0, 0, 0, saoPaulo), false},
+		{"Sao Paulo midnight gap", saoPaulo, time.Date(2018, 11, 4, 1, 0, 0, 0, saoPaulo), true},
+		{"Santiago midnight gap", santiago, time.Date(2027, 9, 5, 1, 0, 0, 0, santiago), true},
+		{"Havana midnight gap", havana, time.Date(2027, 3, 14, 1, 0, 0, 0, havana), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clock := newMini(t)
+			begin := tc.at.Add(-90 * time.Minute)
+			clock.t = begin
+			clock.m.SetTime(begin)
+			rs := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second})
+			ms := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: clock.Now})
+			lim := ratelimit.Limit{Rate: 1_000_000, Period: time.Minute}
+			quotas := []ratelimit.Quota{
+				{Name: "api", Period: ratelimit.Day, Max: 1000, Location: tc.loc},
+				{Name: "api", Period: ratelimit.Month, Location: tc.loc},
+			}
+			for i := range 40 {
+				req := ratelimit.Request{Key: "k", Limit: lim, N: 1 + i%7, Quotas: quotas}
+				want := take(t, ms, req)
+				got := take(t, rs, req)
+				if tc.gap {
+					// The memory store is not the oracle here: the day
+					// starts at 01:00 local, the first instant it has.
+					next := tc.at
+					if !clock.Now().Before(tc.at) {
+						y, m, d := tc.at.Date()
+						next = time.Date(y, m, d+1, 0, 0, 0, 0, tc.loc)
+					}
+					require.True(t, got.Quotas[0].ResetAt.Equal(next), "step %d at %v: ResetAt %v, want %v", i, clock.Now(), got.Quotas[0].ResetAt, next)
+					clock.Advance(4*time.Minute + 33*time.Second)
+					continue
+				}
+				require.Equal(t, want.Allowed, got.Allowed, "step %d at %v", i, clock.Now())
+				for j := range quotas {
+					require.Equal(t, want.Quotas[j].Used, got.Quotas[j].Used, "step %d quota %d at %v", i, j, clock.Now())
+					require.True(t, want.Quotas[j].ResetAt.Equal(got.Quotas[j].ResetAt), "step %d quota %d at %v: %v vs %v", i, j, clock.Now(), want.Quotas[j].ResetAt, got.Quotas[j].ResetAt)
+				}
+				clock.Advance(4*time.Minute + 33*time.Second)
+			}
+			// The day after the boundary counts from zero, whatever the memory store says.
+			d := take(t, rs, ratelimit.Request{Key: "k2", Limit: lim, Quotas: quotas[:1]})
+			require.True(t, clock.Now().Before(d.Quotas[0].ResetAt), "ResetAt %v is after now %v", d.Quotas[0].ResetAt, clock.Now())
+			clock.Advance(d.Quotas[0].ResetAt.Sub(clock.Now()))
+			d = take(t, rs, ratelimit.Request{Key: "k2", Limit: lim, Quotas: quotas[:1]})
+			require.EqualValues(t, 1, d.Quotas[0].Used, "a new day at %v", clock.Now())
+		})
+	}
+}
+
+// The deny cache never denies a request Redis would admit: a raised limit, a
+// smaller N, a different quota set or a raised quota each go to Redis.
+func TestDenyCacheNeverDeniesAdmissible(t *testing.T) {
+	c, clock := newMini(t)
+	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second, DenyCacheSize: 64})
+	lim := ratelimit.Limit{Name: "x", Rate: 4, Period: time.Hour}
+	require.True(t, take(t, s, ratelimit.Request{Key: "k", Limit: lim, N: 3}).Allowed)
+	require.False(t, take(t, s, ratelimit.Request{Key: "k", Limit: lim, N: 2}).Allowed)
+	require.True(t, take(t, s, ratelimit.Request{Key: "k", Limit: lim, N: 1}).Allowed, "smaller N")
+	require.False(t, take(t, s, ratelimit.Request{Key: "k", Limit: lim}).Allowed)
+	raised := lim
+	raised.Rate, raised.Burst = 8, 16 // the 1 h of debt is half its bucket
+	require.True(t, take(t, s, ratelimit.Request{Key: "k", Limit: raised}).Allowed, "raised limit")
+
+	q := []ratelimit.Quota{{Name: "q", Period: ratelimit.Day, Max: 1}}
+	big := ratelimit.Limit{Rate: 100, Period: time.Second}
+	require.True(t, take(t, s, ratelimit.Request{Key: "j", Limit: big, Quotas: q}).Allowed)
+	require.False(t, take(t, s, ratelimit.Request{Key: "j", Limit: big, Quotas: q}).Allowed)
+	require.True(t, take(t, s, ratelimit.Request{Key: "j", Limit: big}).Allowed, "no quota")
+	require.False(t, take(t, s, ratelimit.Request{Key: "j", Limit: big, Quotas: q}).Allowed)
+	q2 := []ratelimit.Quota{{Name: "q", Period: ratelimit.Day, Max: 2}}
+	d := take(t, s, ratelimit.Request{Key: "j", Limit: big, Quotas: q2})
+	require.True(t, d.Allowed, "raised quota")
+	require.EqualValues(t, 2, d.Quotas[0].Used, "the quota denial counted nothing")
+}
