@@ -52,9 +52,11 @@ func (a *App) rateLimitStore() ratelimit.Store {
 // guestLimit is the limiter in front of the token check. Every request is
 // a guest there (its token is not verified yet), so it is keyed by client
 // IP with the guest limit, and only presented credentials that fail (401
-// with error="invalid_token": malformed, unknown, expired or revoked) are
-// charged: token guessing is throttled per IP, and once an IP is refused it
-// does not reach the token check until Retry-After, valid token or not.
+// with error="invalid_token": malformed, unknown, expired or revoked; 403
+// with error="tenant_mismatch": a token of another tenant) are charged:
+// token guessing and cross-tenant probing are throttled per IP, and once
+// an IP is refused it does not reach the token check until Retry-After,
+// valid token or not.
 // The guest limit is 10/min with a burst of 30, so a client fumbling its
 // token a few times is not locked out. Authenticated traffic is limited by
 // plan further in.
@@ -74,9 +76,14 @@ func (a *App) guestLimit(next http.Handler) http.Handler {
 }
 
 // badCredential reports whether a response refused a presented bearer
-// token (RFC 6750 error="invalid_token").
+// token (RFC 6750 error="invalid_token"), or a valid token presented for
+// another tenant (403 error="tenant_mismatch"): each such refusal writes an
+// audit row into the tenant that was asked for, so without a charge one
+// tenant could write into another's audit_logs without bound.
 func badCredential(status int, h http.Header) bool {
-	return status == http.StatusUnauthorized && strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`)
+	c := h.Get("WWW-Authenticate")
+	return status == http.StatusUnauthorized && strings.Contains(c, `error="invalid_token"`) ||
+		status == http.StatusForbidden && strings.Contains(c, `error="tenant_mismatch"`)
 }
 
 // planLimit is the limiter after the token check: key = tenant, limit =

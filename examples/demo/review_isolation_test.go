@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,40 @@ func TestReviewReadingsFilterYearRange(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.Status, "%s: %s", q, r.Body)
 		}
 	})
+}
+
+// TestReviewCrossTenantAttemptsThrottled: a valid token of one tenant sent
+// again and again to another tenant's URLs is refused (403) and each
+// refusal writes a row into the other tenant's audit_logs. Those refusals
+// are charged to the guest limit of the client's IP like failed
+// credentials, so one tenant cannot write into another tenant's table, or
+// load its database, without bound.
+func TestReviewCrossTenantAttemptsThrottled(t *testing.T) {
+	a := openApp(t, Config{DB: filepath.Join(t.TempDir(), "demo.db")})
+	h := a.Handler()
+	atok, _ := mintToken(t, a, "acme", demoScopes...)
+	globex, _ := lookup(t, a, "globex")
+	gid := numericID(t, globex)
+	const attempts = 100
+	limited := 0
+	for range attempts {
+		r := get(t, h, "http://globex.localhost/api/properties", bearer(atok)...)
+		require.NotContains(t, []int{http.StatusOK}, r.Status, "%s", r.Body)
+		require.NotContains(t, string(r.Body), `"tenant_id"`)
+		if r.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	a.jobs.Wait()
+	require.Positive(t, limited, "cross-tenant attempts from one IP are never throttled")
+	audits := ownerCount(t, a, "SELECT COUNT(*) FROM audit_logs WHERE tenant_id = ? AND action = 'cross_tenant_access_denied'", gid)
+	require.Less(t, audits, attempts/2, "every attempt wrote an audit row of the other tenant")
+	require.Positive(t, audits)
+
+	// The same client's own tenant is refused too until Retry-After, as
+	// after failed credentials; another client is not affected.
+	r := get(t, h, "http://acme.localhost/api/properties", bearer(atok)...)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
+	r = get(t, fromManyIPs(h), "http://acme.localhost/api/properties", bearer(atok)...)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 }
