@@ -85,8 +85,8 @@ func (s *memShard) prepare(req *Request) (*gcra, error) {
 	if req.N < 0 || int64(req.N) > s.g.burst {
 		return nil, req.Validate()
 	}
-	for _, q := range req.Quotas {
-		if q.Validate() != nil || q.Max > 0 && int64(req.Units()) > q.Max {
+	for i, q := range req.Quotas {
+		if q.Validate() != nil || q.Max > 0 && int64(req.Units()) > q.Max || q.duplicates(req.Quotas[:i]) {
 			return nil, req.Validate()
 		}
 	}

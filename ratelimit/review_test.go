@@ -121,3 +121,29 @@ func TestReviewQuotaRetryAfterSkippedMidnight(t *testing.T) {
 	require.True(t, d.Allowed, "September 11th began")
 	require.EqualValues(t, 1, d.Quotas[0].Used)
 }
+
+// Two quotas with the same Name and Period are one counter: listed twice,
+// each was checked against the count before the request and then both
+// added to it, so an enforcing Max was overrun. Such a request is invalid.
+func TestReviewDuplicateQuotaRejected(t *testing.T) {
+	m := ratelimit.NewMemory(nil)
+	lim := ratelimit.Limit{Rate: 100, Period: time.Second}
+	q := ratelimit.Quota{Name: "api", Period: ratelimit.Day, Max: 3}
+	req := ratelimit.Request{Key: "k", Limit: lim, Quotas: []ratelimit.Quota{q, {Name: "api", Period: ratelimit.Day}}}
+	require.ErrorIs(t, req.Validate(), ratelimit.ErrInvalid)
+	var d ratelimit.Decision
+	require.ErrorIs(t, m.Take(t.Context(), &req, &d), ratelimit.ErrInvalid)
+
+	// The same name per day and per month is two counters (the demo's).
+	req.Quotas = []ratelimit.Quota{q, {Name: "api", Period: ratelimit.Month}}
+	require.NoError(t, req.Validate())
+	admitted := 0
+	for range 10 {
+		require.NoError(t, m.Take(t.Context(), &req, &d))
+		if d.Allowed {
+			admitted++
+		}
+		require.LessOrEqual(t, d.Quotas[0].Used, q.Max)
+	}
+	require.Equal(t, 3, admitted)
+}

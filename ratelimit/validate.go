@@ -66,6 +66,17 @@ func (q Quota) Validate() error {
 	return nil
 }
 
+// duplicates reports whether q names the same counter (Name and Period) as
+// one of earlier.
+func (q Quota) duplicates(earlier []Quota) bool {
+	for _, e := range earlier {
+		if e.Name == q.Name && e.Period == q.Period {
+			return true
+		}
+	}
+	return false
+}
+
 // Units returns the number of units r asks for: N, or 1 when N is 0.
 func (r *Request) Units() int {
 	if r.N == 0 {
@@ -77,7 +88,8 @@ func (r *Request) Units() int {
 // Validate reports whether r can ever be decided: its Limit and Quotas are
 // valid, N >= 0, N does not exceed the burst (such a request could never be
 // admitted, so it is an error rather than a denial with no useful
-// RetryAfter), and N does not exceed the Max of any enforcing quota.
+// RetryAfter), N does not exceed the Max of any enforcing quota, and no two
+// quotas share a Name and Period (they would be one counter counted twice).
 func (r *Request) Validate() error {
 	if err := r.Limit.Validate(); err != nil {
 		return err
@@ -89,9 +101,12 @@ func (r *Request) Validate() error {
 	if n > r.Limit.burst() {
 		return fmt.Errorf("%w: key %q: n %d exceeds burst %d of limit %q", ErrInvalid, r.Key, n, r.Limit.burst(), r.Limit.Name)
 	}
-	for _, q := range r.Quotas {
+	for i, q := range r.Quotas {
 		if err := q.Validate(); err != nil {
 			return err
+		}
+		if q.duplicates(r.Quotas[:i]) {
+			return fmt.Errorf("%w: key %q: quota %q with period %d is listed twice (one counter would be counted twice)", ErrInvalid, r.Key, q.Name, q.Period)
 		}
 		if q.Max > 0 && int64(n) > q.Max {
 			return fmt.Errorf("%w: key %q: n %d exceeds max %d of quota %q", ErrInvalid, r.Key, n, q.Max, q.Name)
