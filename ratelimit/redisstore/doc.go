@@ -75,8 +75,10 @@
 // After Options.BreakerThreshold consecutive failures (default 5) a circuit
 // breaker opens: for Options.BreakerCooldown (default 1 s) no call is sent to
 // Redis, then one probe call is; when it succeeds the breaker closes. An
-// error that concerns one key (a malformed value under the prefix) fails
-// that decision but does not count toward the breaker, and a caller's own
+// error that concerns one key (a malformed value under the prefix) or one
+// cluster slot (MOVED, ASK or TRYAGAIN left over while a slot migrates: a
+// Lua call on several keys fails while they are split between two masters)
+// fails that decision but does not count toward the breaker, and a caller's own
 // cancellation counts for nothing. (A key of another type under the prefix
 // reads as absent and is overwritten by the next admitted decision.) A
 // failed decision writes nothing: the script reads and checks everything

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -86,8 +87,8 @@ func TestPrefixWithBraceIsInvalid(t *testing.T) {
 }
 
 // The same quota listed twice in one request is treated as the memory store
-// treats it: counted twice whether or not its counter exists yet, or
-// rejected by Request.Validate.
+// treats it (one counter, counted once, never past its Max, whether or not
+// it exists yet), or rejected by Request.Validate.
 func TestDuplicateQuotaCountsLikeMemory(t *testing.T) {
 	c, clock := newMini(t)
 	s := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second})
@@ -97,7 +98,7 @@ func TestDuplicateQuotaCountsLikeMemory(t *testing.T) {
 		{Name: "api", Period: ratelimit.Day},
 		{Name: "api", Period: ratelimit.Day, Max: 7},
 	}
-	for i := range 5 {
+	for i := range 9 {
 		req := ratelimit.Request{Key: "k", Limit: lim, Quotas: quotas}
 		var want, got ratelimit.Decision
 		if err := mem.Take(t.Context(), &req, &want); err != nil {
@@ -367,4 +368,127 @@ func TestDenyCacheNeverDeniesAdmissible(t *testing.T) {
 	d := take(t, s, ratelimit.Request{Key: "j", Limit: big, Quotas: q2})
 	require.True(t, d.Allowed, "raised quota")
 	require.EqualValues(t, 2, d.Quotas[0].Used, "the quota denial counted nothing")
+}
+
+// A slot migration under load (ASK and TRYAGAIN while the slot is migrating,
+// MOVED after): decisions either answer correctly or fail with
+// ErrUnavailable (go-redis gives up after MaxRedirects), never admit more
+// than the limit or count a quota twice, and the redirections do not open
+// the circuit breaker.
+func TestClusterSlotMigration(t *testing.T) {
+	c, prefix := testenv.RedisClusterClient(t)
+	ctx := t.Context()
+	key := testenv.Name("tenant")
+	lim := ratelimit.Limit{Rate: 60, Period: time.Hour}
+	quotas := []ratelimit.Quota{{Name: "api", Period: ratelimit.Day}, {Name: "api", Period: ratelimit.Month, Max: 1000}}
+	s := redisstore.New(c, generous(prefix))
+	require.True(t, take(t, s, ratelimit.Request{Key: key, Limit: lim, Quotas: quotas}).Allowed)
+
+	gcra := prefix + "{" + key + "}:gcra"
+	slot, err := c.ClusterKeySlot(ctx, gcra).Result()
+	require.NoError(t, err)
+	src, err := c.MasterForKey(ctx, gcra)
+	require.NoError(t, err)
+	srcID, err := src.Do(ctx, "CLUSTER", "MYID").Text()
+	require.NoError(t, err)
+	var dst *redis.Client
+	var dstID string
+	var mu sync.Mutex
+	var all []*redis.Client
+	require.NoError(t, c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		id, err := m.Do(ctx, "CLUSTER", "MYID").Text()
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, m)
+		if err == nil && id != srcID && dst == nil {
+			dst, dstID = m, id
+		}
+		return err
+	}))
+	require.NotNil(t, dst)
+	host, port, err := net.SplitHostPort(dst.Options().Addr)
+	require.NoError(t, err)
+
+	// Load: 8 stores on their own cluster clients, 40 requests each.
+	var admitted, failed atomicCounter
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 8 {
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.RedisCluster(t), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = cc.Close() })
+		// Threshold 1: a slot's redirections during its migration must not
+		// open the breaker for every other key on the cluster.
+		opts := generous(prefix)
+		opts.BreakerThreshold = 1
+		st := redisstore.New(cc, opts)
+		wg.Go(func() {
+			for i := 0; i < 40; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var d ratelimit.Decision
+				req := ratelimit.Request{Key: key, Limit: lim, Quotas: quotas}
+				if err := st.Take(context.Background(), &req, &d); err != nil {
+					if !assertUnavailable(t, err) {
+						return
+					}
+					failed.add()
+					t.Logf("failed decision: %v", err)
+				} else if d.Allowed {
+					admitted.add()
+				}
+				time.Sleep(3 * time.Millisecond)
+			}
+		})
+	}
+
+	time.Sleep(30 * time.Millisecond)
+	require.NoError(t, dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
+	require.NoError(t, src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+	keys, err := src.Do(ctx, "CLUSTER", "GETKEYSINSLOT", slot, 1000).StringSlice()
+	require.NoError(t, err)
+	for _, k := range keys { // one key at a time: the slot is split meanwhile
+		require.NoError(t, src.Do(ctx, "MIGRATE", host, port, "", 0, 5000, "KEYS", k).Err())
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The new owner first, then the old one, then the rest.
+	require.NoError(t, dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	require.NoError(t, src.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+	for _, m := range all {
+		if m != src && m != dst {
+			require.NoError(t, m.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
+		}
+	}
+	wg.Wait()
+	close(stop)
+	t.Logf("slot %d moved with %d keys; %d admitted, %d failed", slot, len(keys), admitted.load(), failed.load())
+
+	d := take(t, s, ratelimit.Request{Key: key, Limit: lim, Quotas: quotas})
+	total := 1 + admitted.load()
+	if d.Allowed {
+		total++
+	}
+	require.LessOrEqual(t, total, int64(61), "at most the limit (plus a refill) admitted")
+	require.Equal(t, total, d.Quotas[0].Used, "the day counted exactly the admitted decisions")
+	require.Equal(t, total, d.Quotas[1].Used, "the month counted exactly the admitted decisions")
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (a *atomicCounter) add()        { a.n.Add(1) }
+func (a *atomicCounter) load() int64 { return a.n.Load() }
+
+func assertUnavailable(t *testing.T, err error) bool {
+	t.Helper()
+	if errors.Is(err, redisstore.ErrCircuitOpen) {
+		t.Errorf("a slot migration opened the circuit breaker: %v", err)
+		return false
+	}
+	if !errors.Is(err, ratelimit.ErrUnavailable) {
+		t.Errorf("a failed decision wraps ErrUnavailable: %v", err)
+		return false
+	}
+	return true
 }

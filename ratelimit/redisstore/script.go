@@ -98,12 +98,15 @@ if admit then
   local ttl = math.ceil(after / (rate * 1000)) + 1
   redis.call('SET', KEYS[1], string.format('%d:%d:%d', tq + aq, ar, rate), 'PX', ttl)
   local now_ms = math.floor(now / 1000)
-  -- cur: each counter's value once written, so a quota listed twice
-  -- counts twice (as in ratelimit.Memory) even when its counter is new.
+  -- cur: each counter's value once written. Quotas naming one counter
+  -- (listed twice) count it once: each was checked against the same
+  -- count, so counting it again could pass its Max.
   local cur = {}
   for i = 1, nquota do
     local k = qkey[i]
-    if qnew[i] and not cur[k] then
+    if cur[k] then
+      -- already counted by this decision
+    elseif qnew[i] then
       -- a new period's counter: created with its expiry in one call
       local expire_at = tonumber(ARGV[4 + (i - 1) * 4 + 3 + qlater[i]])
       redis.call('SET', k, n, 'PX', math.max(expire_at * 1000 - now_ms, 1))

@@ -258,13 +258,20 @@ func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 
 // countsAsOutage reports whether err says Redis is unavailable (network,
 // timeout, cluster down, loading) rather than that one key is unusable (a
-// malformed value or WRONGTYPE), which must not open the breaker for all.
+// malformed value or WRONGTYPE) or that one cluster slot is moving (MOVED,
+// ASK or TRYAGAIN left after the client's redirections), which must not open
+// the breaker for all.
 func countsAsOutage(err error) bool {
 	var re redis.Error
 	if !errors.As(err, &re) {
 		return true
 	}
 	msg := re.Error()
+	for _, p := range [...]string{"MOVED ", "ASK ", "TRYAGAIN"} {
+		if strings.HasPrefix(msg, p) {
+			return false
+		}
+	}
 	return !strings.Contains(msg, "WRONGTYPE") && !strings.Contains(msg, "tenantkit:")
 }
 
