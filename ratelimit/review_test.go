@@ -124,26 +124,36 @@ func TestReviewQuotaRetryAfterSkippedMidnight(t *testing.T) {
 
 // Two quotas with the same Name and Period are one counter: listed twice,
 // each was checked against the count before the request and then both
-// added to it, so an enforcing Max was overrun. Such a request is invalid.
+// added to it, so an enforcing Max was overrun (Used 4 of Max 3). Such a
+// request is invalid, whatever the zones; the same name with another
+// period is another counter.
 func TestReviewDuplicateQuotaRejected(t *testing.T) {
 	m := ratelimit.NewMemory(nil)
 	lim := ratelimit.Limit{Rate: 100, Period: time.Second}
-	q := ratelimit.Quota{Name: "api", Period: ratelimit.Day, Max: 3}
-	req := ratelimit.Request{Key: "k", Limit: lim, Quotas: []ratelimit.Quota{q, {Name: "api", Period: ratelimit.Day}}}
-	require.ErrorIs(t, req.Validate(), ratelimit.ErrInvalid)
-	var d ratelimit.Decision
-	require.ErrorIs(t, m.Take(t.Context(), &req, &d), ratelimit.ErrInvalid)
+	enforce := ratelimit.Quota{Name: "api", Period: ratelimit.Day, Max: 3}
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	for _, second := range []ratelimit.Quota{
+		enforce,
+		{Name: "api", Period: ratelimit.Day},
+		{Name: "api", Period: ratelimit.Day, Location: tokyo},
+	} {
+		req := ratelimit.Request{Key: "k", Limit: lim, Quotas: []ratelimit.Quota{enforce, second}}
+		require.ErrorIs(t, req.Validate(), ratelimit.ErrInvalid)
+		var d ratelimit.Decision
+		require.ErrorIs(t, m.Take(t.Context(), &req, &d), ratelimit.ErrInvalid)
+	}
 
-	// The same name per day and per month is two counters (the demo's).
-	req.Quotas = []ratelimit.Quota{q, {Name: "api", Period: ratelimit.Month}}
+	req := ratelimit.Request{Key: "k", Limit: lim, Quotas: []ratelimit.Quota{enforce, {Name: "api", Period: ratelimit.Month}}}
 	require.NoError(t, req.Validate())
 	admitted := 0
 	for range 10 {
+		var d ratelimit.Decision
 		require.NoError(t, m.Take(t.Context(), &req, &d))
 		if d.Allowed {
 			admitted++
 		}
-		require.LessOrEqual(t, d.Quotas[0].Used, q.Max)
+		require.LessOrEqual(t, d.Quotas[0].Used, enforce.Max)
 	}
 	require.Equal(t, 3, admitted)
 }

@@ -50,7 +50,8 @@ type QuotaResult struct {
 }
 
 // Request asks a Store to take N units for Key against Limit and, in the same
-// atomic step, to count them against each Quota. The decision is
+// atomic step, to count them against each Quota (each Name at most once
+// per Period: a name and period is one counter). The decision is
 // all-or-nothing: when the limit or any enforcing quota denies, nothing is
 // consumed or counted.
 type Request struct {

@@ -66,8 +66,10 @@ func (q Quota) Validate() error {
 	return nil
 }
 
-// duplicates reports whether q names the same counter (Name and Period) as
-// one of earlier.
+// duplicates reports whether q names the same counter as one of earlier:
+// the same Name and Period. The Location does not tell counters apart (a
+// shared store keys a counter by name, period and local date, and two
+// zones often share a date), so one name per period is the rule.
 func (q Quota) duplicates(earlier []Quota) bool {
 	for _, e := range earlier {
 		if e.Name == q.Name && e.Period == q.Period {
@@ -106,7 +108,7 @@ func (r *Request) Validate() error {
 			return err
 		}
 		if q.duplicates(r.Quotas[:i]) {
-			return fmt.Errorf("%w: key %q: quota %q with period %d is listed twice (one counter would be counted twice)", ErrInvalid, r.Key, q.Name, q.Period)
+			return fmt.Errorf("%w: key %q: quota %q with period %d is listed twice (one name per period: a counter would be counted twice)", ErrInvalid, r.Key, q.Name, q.Period)
 		}
 		if q.Max > 0 && int64(n) > q.Max {
 			return fmt.Errorf("%w: key %q: n %d exceeds max %d of quota %q", ErrInvalid, r.Key, n, q.Max, q.Name)

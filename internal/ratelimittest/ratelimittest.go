@@ -381,7 +381,7 @@ func (s *suite) quotaResetAt(t *testing.T, e *env) {
 	qs := []ratelimit.Quota{
 		dayCount("api_calls", tokyo),
 		{Name: "api_calls", Period: ratelimit.Month, Location: tokyo},
-		dayCount("api_calls", nil),
+		dayCount("api_calls_utc", nil), // one name per period: a name is one counter
 	}
 	before := e.clock.Now()
 	d := e.take(e.key, lim, 1, qs...)
