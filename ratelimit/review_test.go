@@ -3,12 +3,17 @@ package ratelimit_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/ratelimit"
+	"github.com/tenantkit/tenantkit/tenant"
 )
 
 // A denial's RetryAfter is exact for arbitrary limits (whole and fractional
@@ -156,4 +161,58 @@ func TestReviewDuplicateQuotaRejected(t *testing.T) {
 		require.LessOrEqual(t, d.Quotas[0].Used, enforce.Max)
 	}
 	require.Equal(t, 3, admitted)
+}
+
+// The dynamic header values point into a per-request block (unsafe.String).
+// Values a caller keeps after the handler returned must never change while
+// other requests (allowed, denied, with quotas, with keys that outgrow the
+// block, in Charge mode) run concurrently.
+func TestReviewHeaderValuesStableAfterReturn(t *testing.T) {
+	quotas := func(tenant.Tenant) []ratelimit.Quota {
+		return []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Day, Max: 40}, {Name: "api_calls", Period: ratelimit.Month, Max: 1000}}
+	}
+	plain := ratelimit.New(ratelimit.NewMemory(nil), nil, &ratelimit.Options{Quotas: quotas, KeyBy: ratelimit.ByTenantAndIP})
+	charged := ratelimit.New(ratelimit.NewMemory(nil), nil, &ratelimit.Options{KeyBy: ratelimit.ByClientIP,
+		Charge: func(int, http.Header) bool { return true }})
+	handlers := []http.Handler{plain.Handler(okHandler), charged.Handler(okHandler)}
+	type kept struct {
+		h    http.Header
+		copy map[string][]string
+	}
+	var mu sync.Mutex
+	var all []kept
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range 150 {
+				id := fmt.Sprintf("t%d", g%3)
+				if g%2 == 1 {
+					id = strings.Repeat("long-tenant-id-", 10) + id // the key outgrows the block
+				}
+				r := tenantReq(id, "basic")
+				r.RemoteAddr = fmt.Sprintf("[2001:db8:%x::%x]:443", g, i)
+				w := httptest.NewRecorder()
+				handlers[g%2].ServeHTTP(w, r)
+				c := map[string][]string{}
+				for k, v := range w.Header() {
+					for _, s := range v {
+						c[k] = append(c[k], strings.Clone(s))
+					}
+				}
+				mu.Lock()
+				all = append(all, kept{w.Header(), c})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	denied := 0
+	for _, k := range all {
+		require.Equal(t, k.copy, map[string][]string(k.h))
+		if k.h.Get("Retry-After") != "" {
+			denied++
+		}
+		require.NotEmpty(t, k.h.Get("RateLimit-Policy"))
+	}
+	require.Positive(t, denied)
 }
