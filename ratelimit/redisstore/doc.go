@@ -57,7 +57,9 @@
 //	<prefix>{<key>}:q:<quota>:d:2026-12-03
 //	<prefix>{<key>}:q:<quota>:m:2026-12
 //
-// with the default prefix "tk:rl:". The braces are a hash tag: all keys of
+// with the default prefix "tk:rl:", and the UTC offset of the period's
+// start appended outside UTC (":d:2026-12-03+09:00" in Tokyo), so one quota
+// name in two zones is two counters, as in the memory store. The braces are a hash tag: all keys of
 // one limiter key (one tenant) hash to the same slot, so the script's keys
 // are always in one slot on a cluster (no CROSSSLOT) and a ClusterClient
 // routes the call to that slot's master; a Ring places them on one shard.

@@ -51,14 +51,25 @@ func keyBase(prefix, key string) string {
 func gcraKey(base string) string { return base + ":gcra" }
 
 // quotaKey is the Redis key of one quota counter for the period starting at
-// start: base:q:<name>:d:2006-01-02 or base:q:<name>:m:2006-01.
+// start: base:q:<name>:d:2006-01-02 or base:q:<name>:m:2006-01, followed by
+// the start's UTC offset (+09:00) when it is not zero. The offset keeps one
+// quota name's counters in two zones apart, as the memory store does (it
+// identifies a counter by its period's start instant), also when the
+// tenant's zone changes.
 func quotaKey(base, name string, p ratelimit.QuotaPeriod, start time.Time) string {
-	var buf [len(":d:2006-01-02")]byte
+	var buf [len(":d:2006-01-02-07:00:00")]byte
 	var suffix []byte
 	if p == ratelimit.Month {
 		suffix = start.AppendFormat(append(buf[:0], ":m:"...), "2006-01")
 	} else {
 		suffix = start.AppendFormat(append(buf[:0], ":d:"...), "2006-01-02")
+	}
+	if _, off := start.Zone(); off != 0 {
+		layout := "-07:00"
+		if off%60 != 0 {
+			layout = "-07:00:00" // a historical offset in seconds
+		}
+		suffix = start.AppendFormat(suffix, layout)
 	}
 	return base + ":q:" + escapeKey(name) + string(suffix)
 }

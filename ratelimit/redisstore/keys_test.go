@@ -31,6 +31,9 @@ func TestKeyLayout(t *testing.T) {
 	day := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
 	require.Equal(t, "tk:rl:{acme}:q:api_calls:d:2026-12-03", quotaKey(base, "api_calls", ratelimit.Day, day))
 	require.Equal(t, "tk:rl:{acme}:q:api_calls:m:2026-12", quotaKey(base, "api_calls", ratelimit.Month, day))
+	tokyo := time.FixedZone("JST", 9*3600)
+	require.Equal(t, "tk:rl:{acme}:q:api_calls:d:2026-12-03+09:00", quotaKey(base, "api_calls", ratelimit.Day, day.In(tokyo).Add(-9*time.Hour)))
+	require.Equal(t, "tk:rl:{acme}:q:api_calls:m:2026-12-03:30", quotaKey(base, "api_calls", ratelimit.Month, time.Date(2026, 12, 1, 0, 0, 0, 0, time.FixedZone("NST", -(3*3600+1800)))))
 
 	// A key and a quota name that would splice into another pair's Redis
 	// key are kept apart by the escaping.
@@ -50,21 +53,21 @@ func TestSpanFor(t *testing.T) {
 	s := spanFor(base, &q, midnight.Add(-12*time.Hour), time.Minute)
 	require.True(t, s.boundary.IsZero())
 	require.Equal(t, s.earlierKey, s.laterKey)
-	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03", s.earlierKey)
+	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03+09:00", s.earlierKey)
 	require.True(t, s.earlierEnd.Equal(midnight))
 
 	// 30 s before midnight: today and tomorrow, the server clock decides.
 	s = spanFor(base, &q, midnight.Add(-30*time.Second), time.Minute)
 	require.True(t, s.boundary.Equal(midnight))
-	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03", s.earlierKey)
-	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-04", s.laterKey)
+	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03+09:00", s.earlierKey)
+	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-04+09:00", s.laterKey)
 	require.True(t, s.laterEnd.Equal(midnight.AddDate(0, 0, 1)))
 
 	// 30 s after midnight: yesterday and today.
 	s = spanFor(base, &q, midnight.Add(30*time.Second), time.Minute)
 	require.True(t, s.boundary.Equal(midnight))
-	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03", s.earlierKey)
-	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-04", s.laterKey)
+	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-03+09:00", s.earlierKey)
+	require.Equal(t, "p:{t}:q:api_calls:d:2026-12-04+09:00", s.laterKey)
 
 	// Negative skew: the process clock alone.
 	s = spanFor(base, &q, midnight.Add(-30*time.Second), -1)

@@ -492,3 +492,24 @@ func assertUnavailable(t *testing.T, err error) bool {
 	}
 	return true
 }
+
+// One quota name counted in two zones (a tenant whose zone changes) keeps a
+// counter per zone's period, as the memory store does: Tokyo's December 3rd
+// is not UTC's December 3rd.
+func TestQuotaNameInTwoZonesLikeMemory(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	c, clock := newMini(t) // 10:00 UTC, 19:00 in Tokyo: the same date
+	rs := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second})
+	ms := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: clock.Now})
+	lim := ratelimit.Limit{Rate: 1000, Period: time.Second}
+	for i := range 6 {
+		loc := time.UTC
+		if i%2 == 1 {
+			loc = tokyo
+		}
+		req := ratelimit.Request{Key: "k", Limit: lim, Quotas: []ratelimit.Quota{{Name: "api", Period: ratelimit.Day, Max: 100, Location: loc}}}
+		want, got := take(t, ms, req), take(t, rs, req)
+		require.Equal(t, want.Quotas[0].Used, got.Quotas[0].Used, "decision %d in %v", i, loc)
+	}
+}
