@@ -126,6 +126,9 @@
 // A Store is what ratelimit's Limiter takes: build the Limiter with a Store
 // from New instead of the memory store, and its HTTP middleware, headers and
 // plans work unchanged across instances. Redis holds only counters and
-// times, no secrets; a Redis ACL user for the limiter needs EVAL, EVALSHA
-// and the keys under the prefix.
+// times, no secrets. A script runs its commands under the caller's ACL, so a
+// Redis ACL user for the limiter needs EVAL and EVALSHA, the commands the
+// script calls (TIME, MGET, SET, INCRBY) and the keys under the prefix:
+//
+//	ACL SETUSER limiter on >secret ~tk:rl:* -@all +eval +evalsha +time +mget +set +incrby
 package redisstore

@@ -513,3 +513,22 @@ func TestQuotaNameInTwoZonesLikeMemory(t *testing.T) {
 		require.Equal(t, want.Quotas[0].Used, got.Quotas[0].Used, "decision %d in %v", i, loc)
 	}
 }
+
+// The ACL the package doc prescribes for a limiter's Redis user is enough:
+// scripts run their commands under the caller's ACL.
+func TestDocumentedACLSuffices(t *testing.T) {
+	addr, _ := stoppable(t)
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = admin.Close() })
+	require.NoError(t, admin.Do(t.Context(), "ACL", "SETUSER", "limiter", "on", ">pw", "resetkeys", "~tk:rl:*",
+		"-@all", "+eval", "+evalsha", "+time", "+mget", "+set", "+incrby").Err())
+	c := redis.NewClient(&redis.Options{Addr: addr, Username: "limiter", Password: "pw", ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	s := redisstore.New(c, &redisstore.Options{Timeout: 5 * time.Second})
+	req := ratelimit.Request{Key: "k", Limit: ratelimit.Limit{Rate: 1, Period: time.Hour},
+		Quotas: []ratelimit.Quota{{Name: "q", Period: ratelimit.Day, Max: 5}}}
+	require.True(t, take(t, s, req).Allowed)
+	d := take(t, s, req)
+	require.False(t, d.Allowed)
+	require.EqualValues(t, 1, d.Quotas[0].Used)
+}
