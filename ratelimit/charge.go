@@ -143,6 +143,10 @@ func (cw *chargeWriter) charge(code int) {
 		h[HeaderPolicy] = cw.pe.policyV
 		return
 	}
+	if undecided(&sc.d) {
+		h[HeaderPolicy] = cw.pe.policyV
+		return
+	}
 	l.setHeaders(h, cw.pe, sc, cw.blk)
 	if !sc.d.Allowed {
 		l.blocks.put(cw.key, l.opts.Now(), sc.d.Result)

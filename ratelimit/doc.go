@@ -144,7 +144,10 @@
 // request through with only RateLimit-Policy set and no quota counted;
 // FailClosed answers 503 with Retry-After. Options.OnError observes every
 // such error. A store that decides from a local fallback while its backend
-// is down sets Decision.Degraded. Invalid limits or quotas (ErrInvalid) are
+// is down sets Decision.Degraded, and Handler sends that decision's
+// (approximate, local) headers; a store that fails open itself admits with
+// Degraded set and no state, and Handler then sets only RateLimit-Policy,
+// as for FailOpen. Invalid limits or quotas (ErrInvalid) are
 // configuration errors and take the same path; Plans.Replace and NewPlans
 // reject them up front.
 //

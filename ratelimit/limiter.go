@@ -234,6 +234,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		l.fail(w, r, next, pe, key, err)
 		return
 	}
+	if undecided(&sc.d) {
+		// A store failing open admitted without deciding: as with
+		// FailOpen here, no state is claimed (a "0 remaining" would lie).
+		sc.req = Request{}
+		l.pool.Put(sc)
+		w.Header()[HeaderPolicy] = pe.policyV
+		next.ServeHTTP(w, r)
+		return
+	}
 	l.setHeaders(w.Header(), pe, sc, blk)
 	if !sc.d.Allowed {
 		l.deny(w, r, t, hasTenant, sc)
@@ -244,6 +253,11 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	l.pool.Put(sc)
 	next.ServeHTTP(w, r)
 }
+
+// undecided reports whether d admits without a decision: a store that
+// fails open marks it Degraded and leaves ResetAfter 0, which no admitting
+// decision has (taking a unit always moves the TAT past now).
+func undecided(d *Decision) bool { return d.Degraded && d.Allowed && d.ResetAfter <= 0 }
 
 // key returns the store key of r, built in blk.
 func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool, blk *reqBlock) string {

@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -215,4 +216,54 @@ func TestReviewHeaderValuesStableAfterReturn(t *testing.T) {
 		require.NotEmpty(t, k.h.Get("RateLimit-Policy"))
 	}
 	require.Positive(t, denied)
+}
+
+// degradedStore answers like ratelimit/redisstore while Redis is down:
+// failing open (admitted, Degraded, no state) or from a local fallback
+// (Degraded with real local state).
+type degradedStore struct{ local bool }
+
+func (s degradedStore) Take(_ context.Context, req *ratelimit.Request, d *ratelimit.Decision) error {
+	d.Result = ratelimit.Result{Allowed: true, Limit: req.Limit}
+	if s.local {
+		d.Remaining, d.ResetAfter = 5, 3*time.Second
+	}
+	d.Quotas = d.Quotas[:0]
+	for _, q := range req.Quotas {
+		_, next := q.PeriodBounds(time.Now())
+		d.Quotas = append(d.Quotas, ratelimit.QuotaResult{Quota: q, Allowed: true, ResetAt: next})
+	}
+	d.Degraded = true
+	return nil
+}
+
+// A store failing open used to yield "RateLimit: r=0;t=0" and
+// X-RateLimit-Remaining: 0 on every admitted request (and an untouched
+// quota): a client told it has nothing left. No state is claimed instead,
+// as for the Limiter's own FailOpen; a local fallback's state is sent.
+func TestReviewDegradedFailOpenClaimsNoState(t *testing.T) {
+	quotas := func(tenant.Tenant) []ratelimit.Quota {
+		return []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Day, Max: 10}}
+	}
+	for _, charge := range []bool{false, true} {
+		o := &ratelimit.Options{Quotas: quotas}
+		if charge {
+			o = &ratelimit.Options{KeyBy: ratelimit.ByClientIP, Charge: func(int, http.Header) bool { return true }}
+		}
+		w := httptest.NewRecorder()
+		ratelimit.New(degradedStore{}, nil, o).Handler(okHandler).ServeHTTP(w, tenantReq("acme", "basic"))
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Equal(t, "ok", w.Body.String())
+		require.NotEmpty(t, w.Header().Get("RateLimit-Policy"))
+		for _, h := range []string{"RateLimit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
+			require.Empty(t, w.Header().Get(h), "charge=%v: %s claims state nobody decided", charge, h)
+		}
+
+		w = httptest.NewRecorder()
+		ratelimit.New(degradedStore{local: true}, nil, o).Handler(okHandler).ServeHTTP(w, tenantReq("acme", "basic"))
+		require.Equal(t, http.StatusOK, w.Code)
+		_, st := rateHeaders(t, w)
+		r, _ := st.param("r")
+		require.EqualValues(t, 5, r, "a local fallback's decision is reported")
+	}
 }

@@ -82,6 +82,10 @@ type Decision struct {
 	// Degraded reports that the decision was made by a fallback (for
 	// example a per-instance limiter while a shared backend is down) and
 	// is therefore approximate. Stores that never degrade leave it false.
+	// A store that admits without deciding at all (failing open) sets
+	// Degraded with Allowed true and ResetAfter 0 (which no real admission
+	// has): Limiter.Handler then claims no state, setting only
+	// RateLimit-Policy, as for its own FailOpen.
 	Degraded bool
 }
 
