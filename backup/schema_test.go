@@ -225,16 +225,29 @@ var allTables = []string{"organizations", "tariffs", "properties", "buildings", 
 
 // tableSums returns a SHA-256 per table of every row (ORDER BY id), as the
 // driver returns them, with each value's Go type.
+//
+// All tables are read in one transaction, so the sums are of one snapshot
+// even while another session commits.
 func tableSums(t testing.TB, db *sql.DB) map[string]string {
 	t.Helper()
+	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		tx, err = db.BeginTx(context.Background(), nil) // SQLite: one read transaction is a snapshot
+	}
+	require.NoError(t, err)
+	defer tx.Rollback()
 	out := map[string]string{}
 	for _, tb := range allTables {
-		out[tb] = tableSum(t, db, tb, "")
+		out[tb] = tableSum(t, tx, tb, "")
 	}
 	return out
 }
 
-func tableSum(t testing.TB, db *sql.DB, table, where string) string {
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func tableSum(t testing.TB, db queryer, table, where string) string {
 	t.Helper()
 	q := "SELECT * FROM " + table + " " + where + " ORDER BY id"
 	rows, err := db.QueryContext(context.Background(), q)

@@ -1,0 +1,257 @@
+package backup_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantkit/tenantkit/backup"
+	"github.com/tenantkit/tenantkit/internal/sqldialect"
+)
+
+func gzipBytes(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// sqlRow returns the SQL-format INSERT line of properties row 2 for the
+// dialect, as the exporter writes it.
+func propInsert(d sqldialect.Dialect) string {
+	return "INSERT INTO " + d.Quote("properties") + " (" + d.Quote("id") + ", " + d.Quote("tenant_id") + ", " + d.Quote("name") + ", " + d.Quote("tariff_id") + ") VALUES (2, 1, 'Acme property 2', 1);"
+}
+
+// TestReviewRefusals: more damaged and hostile files, each refused by
+// Validate and by Restore with every table unchanged.
+func TestReviewRefusals(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		plain := exportBytes(t, db, "1", &backup.Options{NoCompress: true})
+		plainSQL := exportBytes(t, db, "1", &backup.Options{NoCompress: true, Format: backup.SQL})
+		gz := exportBytes(t, db, "1", nil)
+		mutate(t, db, c.d)
+		before := tableSums(t, db)
+
+		propLine := `["2","1","Acme property 2","1"]`
+		ins := propInsert(c.d)
+		require.Contains(t, string(plainSQL), ins)
+		endDept := regexpFirst(t, string(plain), `{"table_end":"properties","rows":3,`)
+		cases := []struct {
+			name string
+			file []byte
+		}{
+			{"end record claims other count", replaceOnce(t, plain, endDept, `{"table_end":"properties","rows":4,`)},
+			{"footer claims other total", replaceOnce(t, plain, `{"end":"tenantkit-backup","rows":`, `{"end":"tenantkit-backup","rows":1`)},
+			{"trailing line after footer", append(bytes.Clone(plain), "garbage\n"...)},
+			{"trailing bytes after footer", append(bytes.Clone(plain), "x"...)},
+			{"trailing blank line after footer", append(bytes.Clone(plain), "\n"...)},
+			{"trailing garbage after gzip", append(bytes.Clone(gz), "garbage after the gzip member"...)},
+			{"second gzip member after footer", append(bytes.Clone(gz), gzipBytes(t, []byte(propLine+"\n"))...)},
+			{"row with an extra column", reseal(t, replaceOnce(t, plain, propLine, `["2","1","Acme property 2","1","x"]`))},
+			{"row with a missing column", reseal(t, replaceOnce(t, plain, propLine, `["2","1","Acme property 2"]`))},
+			{"JSON number for a text column", reseal(t, replaceOnce(t, plain, propLine, `["2","1",12,"1"]`))},
+			{"JSON number for an int column", reseal(t, replaceOnce(t, plain, propLine, `[2,"1","Acme property 2","1"]`))},
+			{"JSON object for a text column", reseal(t, replaceOnce(t, plain, propLine, `["2","1",{"a":1},"1"]`))},
+			{"row trailing data", reseal(t, replaceOnce(t, plain, propLine, propLine+` ["3"]`))},
+			{"tenant id with spaces", reseal(t, replaceOnce(t, plain, propLine, `["2"," 1","Acme property 2","1"]`))},
+			{"tenant id 01", reseal(t, replaceOnce(t, plain, propLine, `["2","01","Acme property 2","1"]`))},
+			{"reference into another tenant's row", reseal(t, replaceOnce(t, plain, `["11","1","1","B1"]`, `["11","1","1001","B1"]`))},
+			{"SQL second statement after ;", reseal(t, replaceOnce(t, plainSQL, ins, strings.TrimSuffix(ins, ";")+"; DROP TABLE tariffs;"))},
+			{"SQL DROP TABLE in a section", reseal(t, replaceOnce(t, plainSQL, ins, ins+"\nDROP TABLE tariffs;"))},
+			{"SQL DROP TABLE before the sections", replaceOnce(t, plainSQL, "\n-- tenantkit {\"table\":", "\nDROP TABLE tariffs;\n-- tenantkit {\"table\":")},
+			{"SQL block comment hiding a statement", reseal(t, replaceOnce(t, plainSQL, ins, "/* x */ DROP TABLE tariffs; -- "+ins))},
+			{"SQL comment line in a section", reseal(t, replaceOnce(t, plainSQL, ins, "-- "+ins))},
+			{"SQL expression instead of a literal", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "'Acme property 2'", "(SELECT name FROM tariffs LIMIT 1)", 1)))},
+			{"SQL function call", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "'Acme property 2'", "lower('x')", 1)))},
+			{"SQL concatenation", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "'Acme property 2'", "'a' || 'b'", 1)))},
+			{"SQL other tenant", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "VALUES (2, 1,", "VALUES (2, 2,", 1)))},
+			{"SQL tenant as expression", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "VALUES (2, 1,", "VALUES (2, 1 OR 1=1,", 1)))},
+			{"tenant row of another tenant", reseal(t, replaceOnce(t, plain, `["1","acme","Acme"]`, `["2","acme","Acme"]`))},
+			{"fixup to another tenant's row", reseal(t, replaceOnce(t, plain, "[\"1\",\"11\"]\n", "[\"1\",\"1011\"]\n"))},
+			{"fixup of another tenant's row", reseal(t, replaceOnce(t, plain, "[\"1\",\"11\"]\n", "[\"1001\",\"11\"]\n"))},
+			{"SQL fixup widened by OR", reseal(t, replaceOnce(t, plainSQL, c.d.Quote("id")+" = 1;", c.d.Quote("id")+" = 1 OR 1=1;"))},
+			{"SQL fixup of another tenant's row", reseal(t, replaceOnce(t, plainSQL, c.d.Quote("id")+" = 1;", c.d.Quote("id")+" = 1001;"))},
+			{"SQL insert into another table", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, c.d.Quote("properties"), c.d.Quote("tariffs"), 1)))},
+		}
+		if c.d == sqldialect.MySQL {
+			cases = append(cases, struct {
+				name string
+				file []byte
+			}{"MySQL backslash escape", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "'Acme property 2'", `'x\'); DROP TABLE tariffs; -- '`, 1)))})
+		}
+		for _, tc := range cases {
+			t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+				_, verr := backup.Validate(ctx, bytes.NewReader(tc.file), db, "1", nil)
+				require.Error(t, verr)
+				_, rerr := backup.Restore(ctx, db, "1", bytes.NewReader(tc.file), nil)
+				require.Error(t, rerr)
+				_, derr := backup.Restore(ctx, db, "1", bytes.NewReader(tc.file), &backup.RestoreOptions{DryRun: true})
+				require.Error(t, derr)
+				t.Log(rerr)
+				require.Equal(t, before, tableSums(t, db), "the database changed")
+			})
+		}
+	})
+}
+
+func regexpFirst(t testing.TB, s, prefix string) string {
+	t.Helper()
+	require.Contains(t, s, prefix)
+	return prefix
+}
+
+// TestReviewSQLValueIsData: a SQL-format value that looks like SQL is
+// restored as the text it is, never executed.
+func TestReviewSQLValueIsData(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		plainSQL := exportBytes(t, db, "1", &backup.Options{NoCompress: true, Format: backup.SQL})
+		hostile := `x'); DROP TABLE tariffs; -- 1) OR (1=1 "q"`
+		lit := "'" + strings.ReplaceAll(hostile, "'", "''") + "'"
+		ins := propInsert(c.d)
+		file := reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, "'Acme property 2'", lit, 1)))
+		_, err := backup.Restore(ctx, db, "1", bytes.NewReader(file), nil)
+		require.NoError(t, err)
+		var name string
+		require.NoError(t, db.QueryRow(`SELECT name FROM properties WHERE id = 2`).Scan(&name))
+		require.Equal(t, hostile, name)
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM tariffs`).Scan(&n))
+		require.Equal(t, 2, n)
+	})
+}
+
+// TestReviewHostileAsTenant: AsTenant is a tenant id like any other: a
+// value that is not one is refused before any write.
+func TestReviewHostileAsTenant(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		file := exportBytes(t, db, "1", nil)
+		before := tableSums(t, db)
+		for _, as := range []string{"1) OR (1=1", "2'--", " 2", "2 ", "0x2", "1e0"} {
+			_, err := backup.Restore(ctx, db, "1", bytes.NewReader(file), &backup.RestoreOptions{AsTenant: as})
+			require.Error(t, err, as)
+			t.Log(err)
+			require.Equal(t, before, tableSums(t, db), as)
+		}
+	})
+}
+
+// TestReviewFailureMidRestore: a key taken by another tenant after the
+// backup fails the restore inside its transaction; the tenant's data is
+// as it was and the other tenant untouched.
+func TestReviewFailureMidRestore(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		file := exportBytes(t, db, "1", nil)
+		mutate(t, db, c.d)
+		// Tenant 1's invoice item 32 is gone; tenant 2 takes its id.
+		mustExec(t, db, `DELETE FROM invoice_items WHERE id = 32`,
+			`INSERT INTO invoice_items (id, invoice_id, amount, note) VALUES (32, 1001, 1.00, 'globex took it')`)
+		before := tableSums(t, db)
+		_, err := backup.Restore(ctx, db, "1", bytes.NewReader(file), nil)
+		require.Error(t, err)
+		t.Log(err)
+		require.Equal(t, before, tableSums(t, db))
+	})
+}
+
+// TestReviewSequenceAhead: a restore never lowers an auto-increment
+// counter that is ahead of the restored keys.
+func TestReviewSequenceAhead(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		file := exportBytes(t, db, "1", nil)
+		target := freshTarget(t, c)
+		switch c.d {
+		case sqldialect.MySQL:
+			mustExec(t, target, `ALTER TABLE invoices AUTO_INCREMENT = 5000`)
+		case sqldialect.Postgres:
+			mustExec(t, target, `SELECT setval('invoices_id_seq', 4999)`)
+		default:
+			t.Skip("the SQLite schema has no AUTOINCREMENT counter")
+		}
+		_, err := backup.Restore(ctx, target, "1", bytes.NewReader(file), nil)
+		require.NoError(t, err)
+		var id int64
+		if c.d == sqldialect.Postgres {
+			require.NoError(t, target.QueryRow(`INSERT INTO invoices (tenant_id, total) VALUES (1, 1) RETURNING id`).Scan(&id))
+		} else {
+			res, err := target.Exec(`INSERT INTO invoices (tenant_id, total) VALUES (1, 1)`)
+			require.NoError(t, err)
+			id, err = res.LastInsertId()
+			require.NoError(t, err)
+		}
+		require.Equal(t, int64(5000), id)
+	})
+}
+
+// TestReviewExportHeapFlat: exporting a tenant of many rows to
+// io.Discard keeps the live heap small.
+func TestReviewExportHeapFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		const n = 100000
+		var q string
+		switch c.d {
+		case sqldialect.Postgres:
+			q = fmt.Sprintf(`INSERT INTO meters (id, tenant_id, building_id, serial) SELECT 100000+g, 1, 11, repeat('s', 200) || g FROM generate_series(1, %d) g`, n)
+		default:
+			q = fmt.Sprintf(`INSERT INTO meters (id, tenant_id, building_id, serial) WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM g WHERE x < %d) SELECT 100000+x, 1, 11, CONCAT(REPEAT('s', 200), x) FROM g`, n)
+			if c.d == sqldialect.SQLite {
+				q = strings.Replace(q, "CONCAT(REPEAT('s', 200), x)", "printf('%.200c', 's') || x", 1)
+			}
+		}
+		if c.d == sqldialect.MySQL {
+			// max_recursive_iterations is per session: run it on one connection.
+			conn, err := db.Conn(ctx)
+			require.NoError(t, err)
+			_, err = conn.ExecContext(ctx, `SET SESSION max_recursive_iterations = 1000000`)
+			require.NoError(t, err)
+			_, err = conn.ExecContext(ctx, q)
+			require.NoError(t, err)
+			require.NoError(t, conn.Close())
+		} else {
+			mustExec(t, db, q)
+		}
+		var m *backup.Manifest
+		peak := peakHeap(func() {
+			var err error
+			m, err = backup.Export(ctx, db, "1", io.Discard, nil)
+			require.NoError(t, err)
+		})
+		var rows int64
+		for _, tm := range m.Tables {
+			rows += tm.Rows
+		}
+		require.Greater(t, rows, int64(n))
+		t.Logf("%d rows (~%d MiB of row text), peak heap %.1f MiB", rows, n*210>>20, float64(peak)/(1<<20))
+		require.Less(t, peak, uint64(16<<20), "the export holds the tenant in memory")
+	})
+}
