@@ -27,13 +27,20 @@ type ClientIP struct {
 
 // NewClientIP returns a ClientIP that trusts X-Forwarded-For hops added by
 // proxies in the given prefixes (for example 10.0.0.0/8 for a load
-// balancer's private network).
+// balancer's private network). IPv4-mapped IPv6 prefixes mean their IPv4
+// prefix; invalid (zero) prefixes are ignored.
 func NewClientIP(trusted ...netip.Prefix) *ClientIP {
 	c := &ClientIP{trusted: make([]netip.Prefix, 0, len(trusted))}
 	for _, p := range trusted {
-		if p.IsValid() {
-			c.trusted = append(c.trusted, p.Masked())
+		if !p.IsValid() {
+			continue
 		}
+		// Addresses are compared unmapped, so an IPv4-mapped prefix
+		// (::ffff:10.0.0.0/104) is trusted as the IPv4 one it names.
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		c.trusted = append(c.trusted, p.Masked())
 	}
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -266,4 +267,26 @@ func TestReviewDegradedFailOpenClaimsNoState(t *testing.T) {
 		r, _ := st.param("r")
 		require.EqualValues(t, 5, r, "a local fallback's decision is reported")
 	}
+}
+
+// A trusted proxy given as an IPv4-mapped IPv6 prefix (as listeners on
+// dual-stack sockets print it) was never matched, because addresses are
+// compared unmapped: X-Forwarded-For was ignored and every client behind
+// the proxy shared the proxy's budget.
+func TestReviewTrustedMappedPrefix(t *testing.T) {
+	c := ratelimit.NewClientIP(netip.MustParsePrefix("::ffff:10.0.0.0/104"))
+	for _, remote := range []string{"10.0.0.1:80", "[::ffff:10.0.0.1]:80"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Add("X-Forwarded-For", "6.6.6.6, 9.9.9.9")
+		a, ok := c.Addr(r)
+		require.True(t, ok)
+		require.Equal(t, netip.MustParseAddr("9.9.9.9"), a, remote)
+	}
+	// An untrusted socket's X-Forwarded-For is still ignored.
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "11.0.0.1:80"
+	r.Header.Add("X-Forwarded-For", "9.9.9.9")
+	a, _ := c.Addr(r)
+	require.Equal(t, netip.MustParseAddr("11.0.0.1"), a)
 }
