@@ -30,10 +30,12 @@
 // microseconds is rounded up (stricter, never looser). Redis Lua numbers are
 // doubles, so the script keeps the theoretical arrival time as a whole
 // microsecond plus a fraction in 1/Rate units and adds Period/Rate exactly,
-// whatever Rate: 65,535 per second refills exactly 65,535 per second. To
-// stay exact, Take rejects with ratelimit.ErrInvalid a Rate above 2^43, a
-// Burst × Period (in microseconds) of 2^53 or more, and a quota Max above
-// 2^53. When a key's Limit changes, its state carries over as time, rounded
+// whatever Rate: 65,535 per second refills exactly 65,535 per second. Period
+// (in microseconds) and Rate are first divided by their greatest common
+// divisor, which leaves Period/Rate unchanged. To stay exact, Take then
+// rejects with ratelimit.ErrInvalid a Rate above 2^43, a Burst × Period of
+// 2^53 or more, and a quota Max above 2^53; common limits, 10,000 per 30
+// days or 1,000,000 per year included, stay far below. When a key's Limit changes, its state carries over as time, rounded
 // up to a whole microsecond.
 //
 // Calendar quotas (daily, monthly, in the quota's time zone) are counted in

@@ -532,3 +532,33 @@ func TestDocumentedACLSuffices(t *testing.T) {
 	require.False(t, d.Allowed)
 	require.EqualValues(t, 1, d.Quotas[0].Used)
 }
+
+// Long periods with a large burst (10,000 per 30 days, 1,000,000 per year)
+// are ordinary plans: the Redis store decides them exactly like the memory
+// store instead of rejecting them as too large.
+func TestLongPeriodLimitsLikeMemory(t *testing.T) {
+	for _, lim := range []ratelimit.Limit{
+		{Name: "month", Rate: 10_000, Period: 30 * 24 * time.Hour},
+		{Name: "year", Rate: 1_000_000, Period: 365 * 24 * time.Hour},
+		{Name: "day", Rate: 200_000, Period: 24 * time.Hour, Burst: 300_000},
+	} {
+		t.Run(lim.Name, func(t *testing.T) {
+			c, clock := newMini(t)
+			rs := redisstore.New(c, &redisstore.Options{Now: clock.Now, Timeout: 5 * time.Second})
+			ms := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: clock.Now})
+			burst := lim.EffectiveBurst()
+			steps := []struct {
+				n       int
+				advance time.Duration
+			}{{burst / 2, 0}, {burst - burst/2, 0}, {1, 0}, {1, lim.Period / time.Duration(lim.Rate)}, {1, 0}, {3, time.Hour}, {burst, 0}}
+			for i, st := range steps {
+				clock.Advance(st.advance)
+				req := ratelimit.Request{Key: "k", Limit: lim, N: st.n}
+				want := take(t, ms, req)
+				var got ratelimit.Decision
+				require.NoError(t, rs.Take(t.Context(), &req, &got), "step %d", i)
+				require.Equal(t, want.Result, got.Result, "step %d", i)
+			}
+		})
+	}
+}

@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 // kept in microseconds (what TIME gives) and the theoretical arrival time (TAT)
 // is stored as q:r:rate, meaning q + r/rate microseconds since the Unix epoch:
 // the emission interval period/rate is then added exactly, however rate
-// divides period. The Go side keeps (burst+n)*period below 2^53.
+// divides period. The Go side reduces period/rate to lowest terms and keeps
+// (burst+n)*period below 2^53.
 //
 // Keys and arguments:
 //   - KEYS[1]: the GCRA state.

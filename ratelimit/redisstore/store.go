@@ -198,7 +198,8 @@ const (
 // Take decides req with one EVALSHA (EVAL the first time a server lacks the
 // script) and fills d. It returns an error wrapping ratelimit.ErrInvalid for
 // an invalid request (also for a limit whose Burst × Period, in
-// microseconds, exceeds 2^53) and for every request when Options.Prefix
+// microseconds and divided by the greatest common divisor of that Period
+// and Rate, exceeds 2^53) and for every request when Options.Prefix
 // contains '{', and, under FailClosed, an error wrapping
 // ratelimit.ErrUnavailable when Redis cannot decide.
 func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.Decision) error {
@@ -215,8 +216,15 @@ func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	// Redis TIME has microsecond resolution: a period is rounded up to a
 	// whole microsecond, which can only make the limit stricter.
 	periodUS := int64((req.Limit.Period + time.Microsecond - 1) / time.Microsecond)
-	if lim := int64(maxExact) / periodUS; int64(burst) > lim-int64(n) || req.Limit.Rate > maxRate {
-		return fmt.Errorf("%w: key %q: limit %q: %d per %v with burst %d is too large for the Redis store (rate at most 2^43, burst × period in µs below 2^53)",
+	// Only the emission interval periodUS/rate matters: reduced to lowest
+	// terms, the script's numbers (burst × period) stay small for long
+	// periods (10,000 per 30 days is 10,000 × 259,200,000, not × 2.6e12).
+	rate := int64(req.Limit.Rate)
+	if g := gcd(periodUS, rate); g > 1 {
+		periodUS, rate = periodUS/g, rate/g
+	}
+	if lim := int64(maxExact) / periodUS; int64(burst) > lim-int64(n) || rate > maxRate {
+		return fmt.Errorf("%w: key %q: limit %q: %d per %v with burst %d is too large for the Redis store (in lowest terms of period in µs over rate: rate at most 2^43, burst × period below 2^53)",
 			ratelimit.ErrInvalid, req.Key, req.Limit.Name, req.Limit.Rate, req.Limit.Period, burst)
 	}
 	for _, q := range req.Quotas {
@@ -232,7 +240,7 @@ func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	if !ok {
 		return s.fail(ctx, req, d, now, fmt.Errorf("%w (retry in %v)", ErrCircuitOpen, wait))
 	}
-	err := s.eval(ctx, req, n, burst, periodUS, now, d)
+	err := s.eval(ctx, req, n, burst, rate, periodUS, now, d)
 	if err == nil {
 		if s.breaker.success() {
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "redis rate limit store recovered")
@@ -256,6 +264,14 @@ func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	return s.fail(ctx, req, d, now, err)
 }
 
+// gcd is the greatest common divisor of a, b > 0.
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 // countsAsOutage reports whether err says Redis is unavailable (network,
 // timeout, cluster down, loading) rather than that one key is unusable (a
 // malformed value or WRONGTYPE) or that one cluster slot is moving (MOVED,
@@ -276,7 +292,7 @@ func countsAsOutage(err error) bool {
 }
 
 // eval runs the script and fills d from its reply.
-func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, periodUS int64, now time.Time, d *ratelimit.Decision) error {
+func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, rate, periodUS int64, now time.Time, d *ratelimit.Decision) error {
 	nq := len(req.Quotas)
 	var spanBuf [2]quotaSpan
 	spans := spanBuf[:0]
@@ -289,7 +305,7 @@ func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, 
 		keys[0] = gcraKey(base)
 	}
 	args := make([]any, 4, 4+4*nq)
-	args[0], args[1], args[2], args[3] = req.Limit.Rate, periodUS, burst, n
+	args[0], args[1], args[2], args[3] = rate, periodUS, burst, n
 	for i := range req.Quotas {
 		q := &req.Quotas[i]
 		sp := spanFor(base, q, now, s.skew)
