@@ -16,6 +16,14 @@ const (
 	HeaderRetryAfter = "Retry-After"
 )
 
+// sfMaxInt is the largest RFC 8941 integer (15 digits). Larger counts, such
+// as a quota Max used as "unlimited", are shown capped so the fields still
+// parse; the legacy headers are capped alike so they agree.
+const sfMaxInt = 999_999_999_999_999
+
+// sfInt clamps v to the RFC 8941 integer range used here: 0..sfMaxInt.
+func sfInt(v int64) int64 { return min(max(v, 0), sfMaxInt) }
+
 // appendSFString appends s as an RFC 8941 sf-string. Characters outside
 // printable ASCII, which an sf-string cannot carry, become '?'.
 func appendSFString(b []byte, s string) []byte {
@@ -47,16 +55,16 @@ func ceilSeconds(d time.Duration) int64 {
 func appendPolicy(b []byte, name string, quota int64, window time.Duration) []byte {
 	b = append(b, name...)
 	b = append(b, ";q="...)
-	b = strconv.AppendInt(b, quota, 10)
+	b = strconv.AppendInt(b, sfInt(quota), 10)
 	b = append(b, ";w="...)
-	return strconv.AppendInt(b, max(ceilSeconds(window), 1), 10)
+	return strconv.AppendInt(b, sfInt(max(ceilSeconds(window), 1)), 10)
 }
 
 // appendRateLimit appends one RateLimit item: name;r=remaining;t=seconds.
 func appendRateLimit(b []byte, name string, remaining, reset int64) []byte {
 	b = append(b, name...)
 	b = append(b, ";r="...)
-	b = strconv.AppendInt(b, max(remaining, 0), 10)
+	b = strconv.AppendInt(b, sfInt(remaining), 10)
 	b = append(b, ";t="...)
-	return strconv.AppendInt(b, max(reset, 0), 10)
+	return strconv.AppendInt(b, sfInt(reset), 10)
 }

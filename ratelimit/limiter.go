@@ -355,7 +355,7 @@ func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch, blk *req
 		policy = string(pb)
 		nRL = len(b)
 	}
-	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
+	b = strconv.AppendInt(b, sfInt(int64(d.Remaining)), 10)
 	nRem := len(b)
 	if l.opts.ResetUnix {
 		b = strconv.AppendInt(b, l.opts.Now().Add(time.Duration(reset)*time.Second).Unix(), 10)

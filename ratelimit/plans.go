@@ -132,7 +132,7 @@ func entryFor(l Limit) *planEntry {
 		lim:    l,
 		name:   name,
 		policy: string(appendPolicy(nil, name, int64(l.Rate), l.Period)),
-		quota:  strconv.Itoa(l.Rate),
+		quota:  strconv.FormatInt(sfInt(int64(l.Rate)), 10),
 	}
 	e.policyV = []string{e.policy}
 	e.quotaV = []string{e.quota}

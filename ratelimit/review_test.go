@@ -290,3 +290,34 @@ func TestReviewTrustedMappedPrefix(t *testing.T) {
 	a, _ := c.Addr(r)
 	require.Equal(t, netip.MustParseAddr("11.0.0.1"), a)
 }
+
+// RFC 8941 integers have at most 15 digits. A quota Max of 1<<50 (an
+// "unlimited" sentinel, as examples/bench uses) or a huge limit printed
+// more, and the RateLimit fields no longer parsed; values are capped at
+// 999,999,999,999,999 and the legacy headers agree.
+func TestReviewHeaderIntegersFitRFC8941(t *testing.T) {
+	huge := ratelimit.Limit{Name: "huge", Rate: 1 << 53, Period: 1 << 60}
+	set := ratelimit.DefaultPlanSet()
+	set.Plans["huge"] = huge
+	plans, err := ratelimit.NewPlans(set)
+	require.NoError(t, err)
+	l := ratelimit.New(ratelimit.NewMemory(nil), plans, &ratelimit.Options{
+		Quotas: func(tenant.Tenant) []ratelimit.Quota {
+			return []ratelimit.Quota{{Name: "api_calls", Period: ratelimit.Month, Max: 1 << 50}}
+		},
+	})
+	w := httptest.NewRecorder()
+	l.Handler(okHandler).ServeHTTP(w, tenantReq("acme", "huge"))
+	require.Equal(t, http.StatusOK, w.Code)
+	p, st := rateHeaders(t, w)
+	q, _ := p.param("q")
+	require.EqualValues(t, int64(999_999_999_999_999), q)
+	r, _ := st.param("r")
+	require.EqualValues(t, int64(999_999_999_999_999), r)
+	all, err := parseSFList(w.Header().Get("RateLimit"))
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	all, err = parseSFList(w.Header().Get("RateLimit-Policy"))
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+}
