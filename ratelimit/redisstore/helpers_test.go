@@ -91,7 +91,9 @@ func take(t testing.TB, s ratelimit.Store, req ratelimit.Request) ratelimit.Deci
 
 // exactAcrossStores sends 1,000 requests of a 100/min limit from 50
 // goroutines, each with its own Store on the same Redis, and requires
-// exactly 100 admitted and no error.
+// exactly 100 admitted and no error. Redis's clock runs while the requests
+// do, so a run longer than one refill (600 ms) may admit the units that
+// refilled meanwhile, and never one more.
 func exactAcrossStores(t *testing.T, newStore func() ratelimit.Store, key string) {
 	t.Helper()
 	lim := ratelimit.Limit{Name: "basic", Rate: 100, Period: time.Minute}
@@ -122,12 +124,16 @@ func exactAcrossStores(t *testing.T, newStore func() ratelimit.Store, key string
 			}
 		})
 	}
+	began := time.Now()
 	close(gate)
 	wg.Wait()
+	elapsed := time.Since(began)
 	require.Zero(t, errs.Load(), "no errors")
-	require.EqualValues(t, 100, admitted.Load(), "exactly the limit admitted across 50 stores")
+	most := 100 + int64(elapsed/(lim.Period/time.Duration(lim.Rate)))
+	require.GreaterOrEqual(t, admitted.Load(), int64(100), "the whole burst admitted across 50 stores")
+	require.LessOrEqual(t, admitted.Load(), most, "never more than the limit allows over %v across 50 stores", elapsed)
 	d := take(t, stores[0], ratelimit.Request{Key: key, Limit: lim, Quotas: quotas})
-	used := int64(100)
+	used := admitted.Load()
 	if d.Allowed { // a real clock may have refilled a unit meanwhile
 		used++
 	}
