@@ -464,7 +464,8 @@ func (b *batch) flush(rs *restorer) error {
 	q.WriteString("INSERT INTO " + t.qname + " (" + t.qcols + ") ")
 	var args []any
 	if b.cols != nil {
-		q.WriteString("SELECT ")
+		// Keys are restored as they were, GENERATED ALWAYS identities too.
+		q.WriteString("OVERRIDING SYSTEM VALUE SELECT ")
 		for i := range t.kinds {
 			if i > 0 {
 				q.WriteString(", ")
