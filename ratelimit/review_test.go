@@ -321,3 +321,36 @@ func TestReviewHeaderIntegersFitRFC8941(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 2)
 }
+
+// Capacity and QuotaCapacity hold under concurrent inserts, observed while
+// they happen, with the real clock.
+func TestReviewCapacityUnderConcurrency(t *testing.T) {
+	m := ratelimit.NewMemory(&ratelimit.MemoryOptions{Capacity: 1000, QuotaCapacity: 300})
+	lim := ratelimit.Limit{Rate: 1, Period: time.Hour}
+	q := []ratelimit.Quota{{Name: "api", Period: ratelimit.Day}, {Name: "api", Period: ratelimit.Month}}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 3000 {
+				var d ratelimit.Decision
+				if err := m.Take(context.Background(), &ratelimit.Request{Key: fmt.Sprint(g, "/", i), Limit: lim, Quotas: q}, &d); err != nil || !d.Allowed {
+					t.Errorf("key %d/%d: %v %v", g, i, err, d.Allowed)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	for {
+		st := m.Stats()
+		require.LessOrEqual(t, st.Keys, 1000)
+		require.LessOrEqual(t, st.Quotas, 300)
+		select {
+		case <-done:
+			require.Positive(t, m.Stats().Evicted)
+			return
+		default:
+		}
+	}
+}
