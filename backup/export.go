@@ -33,7 +33,11 @@ func Export(ctx context.Context, db *sql.DB, id tenant.ID, w io.Writer, opts *Op
 	if err != nil {
 		return nil, fmt.Errorf("backup: export: %w", err)
 	}
-	p, err := buildPlan(cat)
+	gen, err := generatedColumns(ctx, db, cat)
+	if err != nil {
+		return nil, fmt.Errorf("backup: export: %w", err)
+	}
+	p, err := buildPlan(cat, gen)
 	if err != nil {
 		return nil, fmt.Errorf("backup: export: %w", err)
 	}

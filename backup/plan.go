@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,7 +47,10 @@ func (p *plan) table(name string) *ptable { return p.byName[name] }
 // tenant's row of the tenant table, every tenant-owned table and every
 // closure table; orders them parents first; breaks foreign-key cycles at
 // nullable foreign keys (those columns become Deferred).
-func buildPlan(cat *catalog.Catalog) (*plan, error) {
+//
+// Generated (computed) columns are left out: the database computes them
+// again on insert, and refuses values for them.
+func buildPlan(cat *catalog.Catalog, generated map[string]map[string]bool) (*plan, error) {
 	var names []string
 	for _, t := range cat.Tables {
 		switch t.Kind {
@@ -112,6 +117,9 @@ func buildPlan(cat *catalog.Catalog) (*plan, error) {
 		t := cat.Table(n)
 		tm := TableManifest{Name: n, Kind: t.Kind.String(), PrimaryKey: slices.Clone(t.PrimaryKey)}
 		for _, c := range t.Columns {
+			if generated[n][c.Name] {
+				continue
+			}
 			tm.Columns = append(tm.Columns, ColumnManifest{Name: c.Name, Type: c.Type, Kind: kindOf(cat.Dialect, c.Type).String(), Nullable: c.Nullable})
 		}
 		for _, fk := range t.ForeignKeys {
@@ -342,4 +350,38 @@ func (p *plan) tenantKind() kind {
 		}
 	}
 	return kText
+}
+
+// generatedColumns lists the generated (computed) columns by table. SQLite's
+// catalog already leaves them out.
+func generatedColumns(ctx context.Context, db *sql.DB, cat *catalog.Catalog) (map[string]map[string]bool, error) {
+	var q string
+	switch cat.Dialect {
+	case sqldialect.Postgres:
+		q = `SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''`
+	case sqldialect.MySQL:
+		q = `SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
+			WHERE TABLE_SCHEMA = ? AND (EXTRA LIKE '%STORED GENERATED%' OR EXTRA LIKE '%VIRTUAL GENERATED%')`
+	default:
+		return nil, nil
+	}
+	rows, err := db.QueryContext(ctx, q, cat.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("generated columns: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]bool{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			return nil, fmt.Errorf("generated columns: %w", err)
+		}
+		if out[t] == nil {
+			out[t] = map[string]bool{}
+		}
+		out[t][c] = true
+	}
+	return out, rows.Err()
 }

@@ -162,7 +162,11 @@ func (v *validator) checkSchema() error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	v.cat = cat
-	tp, err := buildPlan(cat)
+	gen, err := generatedColumns(v.ctx, v.db, cat)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	tp, err := buildPlan(cat, gen)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -174,10 +178,15 @@ func (v *validator) checkSchema() error {
 		if ct.Kind.String() != ft.m.Kind {
 			return &ValidationError{Table: ft.m.Name, Reason: fmt.Sprintf("the table is %s in the file, %s in the database", ft.m.Kind, ct.Kind), Err: ErrSchema}
 		}
-		if len(ct.Columns) != len(ft.m.Columns) {
-			return &ValidationError{Table: ft.m.Name, Reason: fmt.Sprintf("the file has %d columns, the database %d", len(ft.m.Columns), len(ct.Columns)), Err: ErrSchema}
+		tt := tp.table(ft.m.Name)
+		if tt == nil || len(tt.m.Columns) != len(ft.m.Columns) {
+			n := 0
+			if tt != nil {
+				n = len(tt.m.Columns)
+			}
+			return &ValidationError{Table: ft.m.Name, Reason: fmt.Sprintf("the file has %d columns, the database %d", len(ft.m.Columns), n), Err: ErrSchema}
 		}
-		for i, c := range ct.Columns {
+		for i, c := range tt.m.Columns {
 			fc := ft.m.Columns[i]
 			if c.Name != fc.Name || catalog.NormalizeType(c.Type) != catalog.NormalizeType(fc.Type) {
 				return &ValidationError{Table: ft.m.Name, Reason: fmt.Sprintf("column %d is %s %s in the file, %s %s in the database", i+1, fc.Name, fc.Type, c.Name, c.Type), Err: ErrSchema}
