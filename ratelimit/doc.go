@@ -98,7 +98,9 @@
 //	X-RateLimit-Remaining: 42
 //	X-RateLimit-Reset: 18
 //
-// q is Rate and w is Period in seconds; r is Remaining; t is seconds until
+// q is Rate and w is Period in seconds (a Period that is not whole seconds
+// is stated over the shortest whole-second multiple of it: 2 per 500 ms is
+// q=4;w=1, 3 per 1.5 s is q=6;w=3; X-RateLimit-Limit is q); r is Remaining; t is seconds until
 // the limit is fully replenished, or, on a denial, until the request can be
 // retried (the Retry-After value). X-RateLimit-Reset is t (delta seconds;
 // Options.ResetUnix makes it a Unix time). Enforcing quotas add a second

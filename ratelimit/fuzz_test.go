@@ -130,11 +130,22 @@ func FuzzHeaders(f *testing.F) {
 			wv, _ := pol[0].param("w")
 			rv, _ := st[0].param("r")
 			tv, _ := st[0].param("t")
-			wantW := max((lim.Period+time.Second-1)/time.Second, 1)
-			if q != int64(rate) || wv != int64(wantW) {
-				t.Fatalf("policy q=%v w=%v, want %d %d", q, wv, rate, wantW)
+			// q per w whole seconds states Rate per Period exactly when a
+			// window of at most a day is a whole number of periods; else
+			// Rate per Period rounded up to whole seconds.
+			wantQ, wantW := int64(rate), int64(max((lim.Period+time.Second-1)/time.Second, 1))
+			for ws := int64(1); ws <= 86_400; ws++ {
+				if ws*int64(time.Second)%int64(lim.Period) == 0 {
+					if k := ws * int64(time.Second) / int64(lim.Period); int64(rate) <= 999_999_999_999_999/k {
+						wantQ, wantW = int64(rate)*k, ws
+					}
+					break
+				}
 			}
-			if w.Header().Get("X-RateLimit-Limit") != strconv.Itoa(rate) ||
+			if q != wantQ || wv != wantW {
+				t.Fatalf("policy q=%v w=%v, want %d %d", q, wv, wantQ, wantW)
+			}
+			if w.Header().Get("X-RateLimit-Limit") != strconv.FormatInt(wantQ, 10) ||
 				w.Header().Get("X-RateLimit-Remaining") != strconv.FormatInt(rv.(int64), 10) ||
 				w.Header().Get("X-RateLimit-Reset") != strconv.FormatInt(tv.(int64), 10) {
 				t.Fatalf("legacy headers disagree: %v", w.Header())

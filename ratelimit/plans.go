@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -128,15 +129,44 @@ func newPlanEntry(plan string, l Limit) (*planEntry, error) {
 // entryFor computes the header values of l.
 func entryFor(l Limit) *planEntry {
 	name := string(appendSFString(nil, l.Name))
+	q, w := policyWindow(l)
 	e := &planEntry{
 		lim:    l,
 		name:   name,
-		policy: string(appendPolicy(nil, name, int64(l.Rate), l.Period)),
-		quota:  strconv.FormatInt(sfInt(int64(l.Rate)), 10),
+		policy: string(appendPolicy(nil, name, q, w)),
+		quota:  strconv.FormatInt(sfInt(q), 10),
 	}
 	e.policyV = []string{e.policy}
 	e.quotaV = []string{e.quota}
 	return e
+}
+
+// policyWindow returns l as q units per window w of whole seconds, the
+// only windows RateLimit-Policy can state: Rate per Period when Period is
+// whole seconds, else the same rate over the shortest whole-second multiple
+// of Period (2 per 500 ms is q=4;w=1, 3 per 1.5 s is q=6;w=3). When that
+// window would exceed a day, or q 15 digits, Rate per Period rounded up to
+// whole seconds, which understates the rate, never overstates it.
+func policyWindow(l Limit) (q int64, w time.Duration) {
+	const sec = int64(time.Second)
+	p := int64(l.Period)
+	if p%sec == 0 {
+		return int64(l.Rate), l.Period
+	}
+	k := sec / gcd(p, sec) // periods per window: the least k with k·p a whole second
+	if hi, win := bits.Mul64(uint64(k), uint64(p)); hi == 0 && win <= uint64(24*time.Hour) {
+		if hi, lo := bits.Mul64(uint64(l.Rate), uint64(k)); hi == 0 && lo <= sfMaxInt {
+			return int64(lo), time.Duration(win)
+		}
+	}
+	return int64(l.Rate), l.Period
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func (p *Plans) table() *planTable {

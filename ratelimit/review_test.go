@@ -354,3 +354,27 @@ func TestReviewCapacityUnderConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// RateLimit-Policy can only state whole-second windows. 2 per 500 ms was
+// shown as q=2;w=1, half the real rate; it is now the same rate over a
+// whole-second window, and the legacy limit agrees.
+func TestReviewPolicySubSecondPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		lim  ratelimit.Limit
+		want string
+	}{
+		{ratelimit.Limit{Name: "fast", Rate: 2, Period: 500 * time.Millisecond}, `"fast";q=4;w=1`},
+		{ratelimit.Limit{Name: "fast", Rate: 3, Period: 1500 * time.Millisecond}, `"fast";q=6;w=3`},
+		{ratelimit.Limit{Name: "fast", Rate: 100, Period: time.Minute}, `"fast";q=100;w=60`},
+		{ratelimit.Limit{Name: "fast", Rate: 1, Period: time.Second + time.Nanosecond}, `"fast";q=1;w=2`}, // no window within a day: rounded up
+	} {
+		set := ratelimit.DefaultPlanSet()
+		set.Plans["fast"] = tc.lim
+		plans, err := ratelimit.NewPlans(set)
+		require.NoError(t, err)
+		w := httptest.NewRecorder()
+		ratelimit.New(ratelimit.NewMemory(nil), plans, nil).Handler(okHandler).ServeHTTP(w, tenantReq("acme", "fast"))
+		require.Equal(t, tc.want, w.Header().Get("RateLimit-Policy"))
+		rateHeaders(t, w)
+	}
+}
