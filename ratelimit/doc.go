@@ -150,8 +150,9 @@
 // (approximate, local) headers; a store that fails open itself admits with
 // Degraded set and no state, and Handler then sets only RateLimit-Policy,
 // as for FailOpen. Invalid limits or quotas (ErrInvalid) are
-// configuration errors and take the same path; Plans.Replace and NewPlans
-// reject them up front.
+// configuration errors: Handler answers them 500 whatever the FailPolicy,
+// so a misconfiguration never becomes unlimited traffic; Plans.Replace and
+// NewPlans reject invalid limits up front.
 //
 // # Plans at run time
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -71,6 +72,10 @@ type Options struct {
 	Quotas func(t tenant.Tenant) []Quota
 
 	// FailPolicy applies when the Store returns an error. Default FailOpen.
+	// It does not apply to errors wrapping ErrInvalid: a limit or quota the
+	// store can never decide is a configuration error, and Handler answers
+	// it 500 whatever the policy, so a misconfiguration never turns into
+	// unlimited traffic.
 	FailPolicy FailPolicy
 
 	// FailRetryAfter is the Retry-After of a FailClosed 503. Default 1s.
@@ -451,6 +456,13 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	h := w.Header()
 	h.Set(HeaderPolicy, pe.policy)
+	if errors.Is(err, ErrInvalid) {
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"rate limit misconfigured"}` + "\n"))
+		return
+	}
 	if l.opts.FailPolicy != FailClosed {
 		next.ServeHTTP(w, r)
 		return

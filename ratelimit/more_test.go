@@ -75,7 +75,9 @@ func TestPlansReplaceWhileServing(t *testing.T) {
 	require.Equal(t, `"basic";q=249;w=60`, w.Header().Get("RateLimit-Policy"), "the last table is in force")
 }
 
-func TestHandlerInvalidQuotaTakesFailPolicy(t *testing.T) {
+// TestHandlerInvalidQuotaIsAConfigurationError: an invalid quota (Max < 0)
+// is answered 500 (see Options.FailPolicy), and OnError still sees it.
+func TestHandlerInvalidQuotaIsAConfigurationError(t *testing.T) {
 	var got error
 	l := ratelimit.New(ratelimit.NewMemory(nil), nil, &ratelimit.Options{
 		FailPolicy: ratelimit.FailClosed,
@@ -86,7 +88,7 @@ func TestHandlerInvalidQuotaTakesFailPolicy(t *testing.T) {
 	})
 	w := httptest.NewRecorder()
 	l.Handler(okHandler).ServeHTTP(w, tenantReq("acme", "basic"))
-	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, http.StatusInternalServerError, w.Code)
 	require.ErrorIs(t, got, ratelimit.ErrInvalid)
 	require.ErrorContains(t, got, `quota "api_calls"`)
 }
