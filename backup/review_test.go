@@ -7,6 +7,9 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/backup"
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 func gzipBytes(t testing.TB, b []byte) []byte {
@@ -26,10 +30,14 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// sqlRow returns the SQL-format INSERT line of properties row 2 for the
+// propInsert returns the SQL-format INSERT line of properties row 2 for the
 // dialect, as the exporter writes it.
 func propInsert(d sqldialect.Dialect) string {
-	return "INSERT INTO " + d.Quote("properties") + " (" + d.Quote("id") + ", " + d.Quote("tenant_id") + ", " + d.Quote("name") + ", " + d.Quote("tariff_id") + ") VALUES (2, 1, 'Acme property 2', 1);"
+	values := ") VALUES ("
+	if d == sqldialect.Postgres {
+		values = ") OVERRIDING SYSTEM VALUE VALUES (" // properties.id is a bigserial
+	}
+	return "INSERT INTO " + d.Quote("properties") + " (" + d.Quote("id") + ", " + d.Quote("tenant_id") + ", " + d.Quote("name") + ", " + d.Quote("tariff_id") + values + "2, 1, 'Acme property 2', 1);"
 }
 
 // TestReviewRefusals: more damaged and hostile files, each refused by
@@ -84,6 +92,8 @@ func TestReviewRefusals(t *testing.T) {
 			{"fixup of another tenant's row", reseal(t, replaceOnce(t, plain, "[\"1\",\"11\"]\n", "[\"1001\",\"11\"]\n"))},
 			{"SQL fixup widened by OR", reseal(t, replaceOnce(t, plainSQL, c.d.Quote("id")+" = 1;", c.d.Quote("id")+" = 1 OR 1=1;"))},
 			{"SQL fixup of another tenant's row", reseal(t, replaceOnce(t, plainSQL, c.d.Quote("id")+" = 1;", c.d.Quote("id")+" = 1001;"))},
+			{"SQL other OVERRIDING clause", reseal(t, replaceOnce(t, plainSQL, ins, betweenValues(ins, " OVERRIDING USER VALUE VALUES (")))},
+			{"SQL clause between VALUES", reseal(t, replaceOnce(t, plainSQL, ins, betweenValues(ins, " DEFAULT VALUES; INSERT INTO x VALUES (")))},
 			{"SQL insert into another table", reseal(t, replaceOnce(t, plainSQL, ins, strings.Replace(ins, c.d.Quote("properties"), c.d.Quote("tariffs"), 1)))},
 		}
 		if c.d == sqldialect.MySQL {
@@ -105,6 +115,14 @@ func TestReviewRefusals(t *testing.T) {
 			})
 		}
 	})
+}
+
+// betweenValues replaces what lies between an INSERT's column list and its
+// values with repl.
+func betweenValues(ins, repl string) string {
+	v := strings.Index(ins, "VALUES (")
+	c := strings.LastIndex(ins[:v], ")") + 1
+	return ins[:c] + repl + ins[v+len("VALUES ("):]
 }
 
 func regexpFirst(t testing.TB, s, prefix string) string {
@@ -325,4 +343,40 @@ func TestReviewGeneratedColumns(t *testing.T) {
 			require.Greater(t, id, int64(3), "the identity is past the restored keys")
 		}
 	})
+}
+
+// TestReviewSQLIdentityLoadsWithPsql: a SQL backup of a table whose key
+// is GENERATED ALWAYS AS IDENTITY loads as it is with psql, and restores.
+func TestReviewSQLIdentityLoadsWithPsql(t *testing.T) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("psql is not installed")
+		}
+		t.Skip("psql is not installed")
+	}
+	ddl := []string{
+		`CREATE TABLE organizations (id bigint PRIMARY KEY, slug text NOT NULL)`,
+		`CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id bigint NOT NULL REFERENCES organizations(id), body text NOT NULL)`,
+	}
+	db := testenv.PostgresDB(t)
+	mustExec(t, db, ddl...)
+	mustExec(t, db, `INSERT INTO organizations VALUES (1, 'acme'), (2, 'globex')`,
+		`INSERT INTO notes (tenant_id, body) VALUES (1, 'a'), (2, 'b'), (1, 'c')`)
+	want := tableSum(t, db, "notes", "WHERE tenant_id = 1")
+	file := filepath.Join(t.TempDir(), "tenant_1.sql")
+	require.NoError(t, os.WriteFile(file, exportBytes(t, db, "1", &backup.Options{Format: backup.SQL, NoCompress: true}), 0o600))
+
+	dsn := testenv.PostgresDatabase(t)
+	target, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { target.Close() })
+	mustExec(t, target, ddl...)
+	out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", file).CombinedOutput()
+	require.NoError(t, err, "psql: %s", out)
+	require.Equal(t, want, tableSum(t, target, "notes", "WHERE tenant_id = 1"))
+
+	mustExec(t, db, `DELETE FROM notes WHERE id = 3`)
+	_, err = backup.Restore(context.Background(), db, "1", mustOpen(t, file), nil)
+	require.NoError(t, err)
+	require.Equal(t, want, tableSum(t, db, "notes", "WHERE tenant_id = 1"))
 }

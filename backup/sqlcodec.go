@@ -14,7 +14,7 @@ import (
 // written by this package and parsed back by it (a restore never hands the
 // file to the database):
 //
-//	INSERT INTO <ident> (<ident>, ...) VALUES (<literal>, ...);
+//	INSERT INTO <ident> (<ident>, ...) [OVERRIDING SYSTEM VALUE] VALUES (<literal>, ...);
 //	UPDATE <ident> SET <ident> = <literal>, ... WHERE <ident> = <literal> AND ...;
 //
 // Literals: NULL, TRUE, FALSE, a decimal number, a '…' string ('' for a
@@ -156,7 +156,12 @@ func appendInsert(b []byte, d sqldialect.Dialect, t *ptable, vals []value) []byt
 	b = append(b, t.qname...)
 	b = append(b, " ("...)
 	b = append(b, t.qcols...)
-	b = append(b, ") VALUES ("...)
+	if d == sqldialect.Postgres && overridingIdentity(t) {
+		// psql must keep a GENERATED ALWAYS identity's key as it was.
+		b = append(b, ") OVERRIDING SYSTEM VALUE VALUES ("...)
+	} else {
+		b = append(b, ") VALUES ("...)
+	}
 	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ", "...)
@@ -436,7 +441,17 @@ func (p *sqlParser) end() error {
 	return nil
 }
 
-// parseInsert parses one INSERT line for table t into vals.
+// overridingIdentity reports whether t's INSERT lines carry OVERRIDING
+// SYSTEM VALUE on PostgreSQL: when it has an identity or serial column
+// (the clause is what lets psql insert a GENERATED ALWAYS key; it is
+// harmless for the others).
+func overridingIdentity(t *ptable) bool {
+	_, ok := identity(t)
+	return ok
+}
+
+// parseInsert parses one INSERT line for table t into vals (on PostgreSQL
+// an optional OVERRIDING SYSTEM VALUE before VALUES).
 func parseInsert(line []byte, d sqldialect.Dialect, t *ptable, vals []value) error {
 	p := sqlParser{d: d, b: line}
 	if !p.keyword("INSERT") || !p.keyword("INTO") {
@@ -466,6 +481,9 @@ func parseInsert(line []byte, d sqldialect.Dialect, t *ptable, vals []value) err
 	}
 	if !p.punct(')') {
 		return fmt.Errorf("column list has more columns than the manifest")
+	}
+	if d == sqldialect.Postgres && p.keyword("OVERRIDING") && (!p.keyword("SYSTEM") || !p.keyword("VALUE")) {
+		return fmt.Errorf("expected OVERRIDING SYSTEM VALUE")
 	}
 	if !p.keyword("VALUES") || !p.punct('(') {
 		return fmt.Errorf("expected VALUES (")
