@@ -111,7 +111,10 @@
 // only for a table still behind.
 //
 // DryRun performs the whole restore, checks included, and always rolls
-// back, reporting per-table counts. AsTenant restores the file into
+// back, reporting per-table counts. Only what no transaction covers
+// remains: on MySQL/MariaDB InnoDB raises an AUTO_INCREMENT counter past
+// the keys a dry run inserted, and keeps it raised (harmless, like a
+// rolled-back insert; counters are never lowered). AsTenant restores the file into
 // another tenant, rewriting every tenant reference (the tenant column and
 // every foreign key to the tenant table's key); without it a file only
 // restores into its own tenant. Keys are kept, so cloning into the
