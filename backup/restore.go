@@ -261,6 +261,9 @@ func (rs *restorer) insertAll() error {
 	for {
 		rec, err := rs.fr.read()
 		if errors.Is(err, io.EOF) {
+			if err := rs.sameAsValidated(); err != nil {
+				return err
+			}
 			break
 		}
 		if err != nil {
@@ -311,6 +314,21 @@ func (rs *restorer) insertAll() error {
 		return err
 	}
 	rs.progress("insert", "", 0)
+	return nil
+}
+
+// sameAsValidated compares the counts and SHA-256 of every section the
+// write pass read with those the validation pass verified: a file swapped
+// in between for another self-consistent one (same header, other rows) is
+// refused before the commit.
+func (rs *restorer) sameAsValidated() error {
+	read := rs.fr.manifest().Tables
+	for i, want := range rs.p.m.Tables {
+		got := read[i]
+		if got.Rows != want.Rows || got.SHA256 != want.SHA256 || got.Fixups != want.Fixups || got.FixupsSHA256 != want.FixupsSHA256 {
+			return fmt.Errorf("%w: table %q differs from the one validated", ErrChanged, want.Name)
+		}
+	}
 	return nil
 }
 

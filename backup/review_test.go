@@ -380,3 +380,65 @@ func TestReviewSQLIdentityLoadsWithPsql(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, tableSum(t, db, "notes", "WHERE tenant_id = 1"))
 }
+
+// swapSeeker reads a, and after the first Seek b: a file changed between
+// Restore's validation pass and its write pass.
+type swapSeeker struct {
+	r    *bytes.Reader
+	next []byte
+}
+
+func (s *swapSeeker) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func (s *swapSeeker) Seek(off int64, whence int) (int64, error) {
+	if s.next != nil {
+		s.r, s.next = bytes.NewReader(s.next), nil
+	}
+	return s.r.Seek(off, whence)
+}
+
+// TestReviewFileChangedBetweenPasses: a file swapped for another,
+// self-consistent one after validation (same header, a row of another
+// tenant) is rolled back with ErrChanged, nothing written.
+func TestReviewFileChangedBetweenPasses(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		ctx := context.Background()
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		plain := exportBytes(t, db, "1", &backup.Options{NoCompress: true})
+		mutate(t, db, c.d)
+		before := tableSums(t, db)
+		// A row nothing references: no tenant check sees it.
+		swapped := reseal(t, replaceOnce(t, plain, `["3","1",null,null,null,null,null,null,null,null,null]`, `["3","2",null,null,null,null,null,null,null,null,null]`))
+		for _, other := range [][]byte{swapped, plain[:len(plain)-30], gzipBytes(t, swapped)} {
+			_, err := backup.Restore(ctx, db, "1", &swapSeeker{r: bytes.NewReader(plain), next: other}, nil)
+			require.Error(t, err)
+			t.Log(err)
+			require.Equal(t, before, tableSums(t, db))
+		}
+		_, err := backup.Restore(ctx, db, "1", &swapSeeker{r: bytes.NewReader(plain), next: swapped}, nil)
+		require.ErrorIs(t, err, backup.ErrChanged)
+	})
+}
+
+// TestReviewCompressionAndLineBounds: other compressions are named, and
+// a line past MaxLineBytes is refused.
+func TestReviewCompressionAndLineBounds(t *testing.T) {
+	db := testenv.SQLiteDB(t)
+	createSchema(t, db, sqldialect.SQLite)
+	seed(t, db, sqldialect.SQLite)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		head     string
+		sentinel error
+	}{{"BZh91AY&SY", backup.ErrUnsupportedCompression}, {"\xfd7zXZ\x00\x00", backup.ErrUnsupportedCompression}, {"\x28\xb5\x2f\xfd\x00", backup.ErrUnsupportedCompression}, {"\x78\x9c\x00", backup.ErrZlib}, {"\x1f\x8b", backup.ErrCorrupt}} {
+		_, err := backup.Validate(ctx, strings.NewReader(tc.head), db, "1", nil)
+		require.ErrorIs(t, err, tc.sentinel, "%q", tc.head)
+	}
+	plain := exportBytes(t, db, "1", &backup.Options{NoCompress: true})
+	before := tableSums(t, db)
+	_, err := backup.Restore(ctx, db, "1", bytes.NewReader(plain), &backup.RestoreOptions{MaxLineBytes: 100})
+	require.ErrorIs(t, err, backup.ErrCorrupt)
+	require.Contains(t, err.Error(), "longer than 100 bytes")
+	require.Equal(t, before, tableSums(t, db))
+}
