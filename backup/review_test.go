@@ -473,3 +473,33 @@ func TestReviewHostileIdentifiers(t *testing.T) {
 		}
 	})
 }
+
+// TestReviewSQLiteAutoincrement: SQLite's AUTOINCREMENT counter covers
+// the restored keys and is never lowered.
+func TestReviewSQLiteAutoincrement(t *testing.T) {
+	ddl := []string{`CREATE TABLE organizations (id integer PRIMARY KEY, slug text NOT NULL)`,
+		`CREATE TABLE tickets (id integer PRIMARY KEY AUTOINCREMENT, tenant_id bigint NOT NULL REFERENCES organizations(id), body text)`}
+	src := testenv.SQLiteDB(t)
+	mustExec(t, src, ddl...)
+	mustExec(t, src, `INSERT INTO organizations VALUES (1, 'acme'), (2, 'globex')`,
+		`INSERT INTO tickets (tenant_id, body) VALUES (1, 'a'), (1, 'b'), (2, 'c'), (1, 'd')`)
+	file := exportBytes(t, src, "1", nil)
+	next := func(db *sql.DB) int64 {
+		res, err := db.Exec(`INSERT INTO tickets (tenant_id, body) VALUES (1, 'new')`)
+		require.NoError(t, err)
+		id, err := res.LastInsertId()
+		require.NoError(t, err)
+		return id
+	}
+	for _, ahead := range []int64{0, 100} {
+		dst := testenv.SQLiteDB(t)
+		mustExec(t, dst, ddl...)
+		if ahead > 0 {
+			mustExec(t, dst, `INSERT INTO organizations VALUES (2, 'globex')`,
+				`INSERT INTO tickets (id, tenant_id, body) VALUES (100, 2, 'x')`, `DELETE FROM tickets`)
+		}
+		_, err := backup.Restore(context.Background(), dst, "1", bytes.NewReader(file), nil)
+		require.NoError(t, err)
+		require.Equal(t, max(ahead, 4)+1, next(dst), "ahead %d", ahead)
+	}
+}
