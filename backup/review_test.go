@@ -521,3 +521,17 @@ func TestReviewSQLiteAutoincrement(t *testing.T) {
 		require.Equal(t, max(ahead, 4)+1, next(dst), "ahead %d", ahead)
 	}
 }
+
+// TestReviewExportUnknownTenant: an id with no row is ErrTenantNotFound,
+// and what was written is no backup (Validate refuses it).
+func TestReviewExportUnknownTenant(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c dbCase, db *sql.DB) {
+		createSchema(t, db, c.d)
+		seed(t, db, c.d)
+		var buf bytes.Buffer
+		_, err := backup.Export(context.Background(), db, "77", &buf, nil)
+		require.ErrorIs(t, err, backup.ErrTenantNotFound)
+		_, err = backup.Validate(context.Background(), bytes.NewReader(buf.Bytes()), db, "77", nil)
+		require.Error(t, err)
+	})
+}
