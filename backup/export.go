@@ -242,18 +242,13 @@ func snapshot(ctx context.Context, db *sql.DB, d sqldialect.Dialect) (querier, f
 	case sqldialect.MySQL:
 		// database/sql cannot ask for WITH CONSISTENT SNAPSHOT, so the
 		// transaction is driven by statements on one pinned connection.
-		conn, err := db.Conn(ctx)
+		conn, release, err := utcConn(ctx, db)
 		if err != nil {
 			return nil, nil, err
 		}
-		var oldTZ string
-		if err := conn.QueryRowContext(ctx, "SELECT @@session.time_zone").Scan(&oldTZ); err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-		for _, s := range []string{"SET time_zone = '+00:00'", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"} {
+		for _, s := range []string{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"} {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
-				conn.Close()
+				_ = release()
 				return nil, nil, err
 			}
 		}
@@ -263,13 +258,12 @@ func snapshot(ctx context.Context, db *sql.DB, d sqldialect.Dialect) (querier, f
 				return nil
 			}
 			done = true
-			defer conn.Close()
 			end := "ROLLBACK"
 			if ok {
 				end = "COMMIT"
 			}
 			_, err := conn.ExecContext(context.WithoutCancel(ctx), end)
-			if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), "SET time_zone = ?", oldTZ); err == nil && err2 != nil {
+			if err2 := release(); err == nil && err2 != nil {
 				err = err2
 			}
 			return err
@@ -281,6 +275,30 @@ func snapshot(ctx context.Context, db *sql.DB, d sqldialect.Dialect) (querier, f
 		}
 		return tx, txEnd(tx), nil
 	}
+}
+
+// utcConn pins one MySQL connection and sets its session time zone to UTC,
+// so timestamps are read and written without conversion. release puts the
+// session's time zone back and returns the connection to the pool.
+func utcConn(ctx context.Context, db *sql.DB) (conn *sql.Conn, release func() error, err error) {
+	conn, err = db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var oldTZ string
+	if err := conn.QueryRowContext(ctx, "SELECT @@session.time_zone").Scan(&oldTZ); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "SET time_zone = '+00:00'"); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() error {
+		defer conn.Close()
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), "SET time_zone = ?", oldTZ)
+		return err
+	}, nil
 }
 
 func txEnd(tx *sql.Tx) func(bool) error {

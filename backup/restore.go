@@ -154,22 +154,13 @@ func (rs *restorer) begin(db *sql.DB) (querier, func(bool) error, error) {
 	ctx := rs.ctx
 	switch rs.p.d {
 	case sqldialect.MySQL:
-		conn, err := db.Conn(ctx)
+		conn, release, err := utcConn(ctx, db)
 		if err != nil {
-			return nil, nil, err
-		}
-		var oldTZ string
-		if err := conn.QueryRowContext(ctx, "SELECT @@session.time_zone").Scan(&oldTZ); err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-		if _, err := conn.ExecContext(ctx, "SET time_zone = '+00:00'"); err != nil {
-			conn.Close()
 			return nil, nil, err
 		}
 		tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 		if err != nil {
-			conn.Close()
+			_ = release()
 			return nil, nil, err
 		}
 		done := false
@@ -178,14 +169,13 @@ func (rs *restorer) begin(db *sql.DB) (querier, func(bool) error, error) {
 				return nil
 			}
 			done = true
-			defer conn.Close()
 			var err error
 			if ok {
 				err = tx.Commit()
 			} else if err = tx.Rollback(); errors.Is(err, sql.ErrTxDone) {
 				err = nil
 			}
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SET time_zone = ?", oldTZ)
+			_ = release() // the outcome reported is the transaction's
 			return err
 		}, nil
 	case sqldialect.Postgres:
