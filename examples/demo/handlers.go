@@ -176,17 +176,23 @@ func (a *App) handleProperties(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) handleProperty(w http.ResponseWriter, r *http.Request) {
+	serveDetail(a, w, r, a.Property)
+}
+
+// serveDetail answers one row of the request's tenant named by the {id}
+// path value: 404 when the id is malformed or not the tenant's.
+func serveDetail[T any](a *App, w http.ResponseWriter, r *http.Request, get func(context.Context, int64) (T, error)) {
 	id, ok := pathID(r)
 	if !ok {
 		a.fail(w, r, errNotFound)
 		return
 	}
-	p, err := a.Property(r.Context(), id)
+	v, err := get(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *App) handlePropertyMeters(w http.ResponseWriter, r *http.Request) {
@@ -356,17 +362,7 @@ func (a *App) handleInvoices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) handleInvoice(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		a.fail(w, r, errNotFound)
-		return
-	}
-	inv, err := a.Invoice(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inv)
+	serveDetail(a, w, r, a.Invoice)
 }
 
 func (a *App) handleNotFound(w http.ResponseWriter, r *http.Request) {
