@@ -112,6 +112,7 @@ func TestMigrateCommandUsage(t *testing.T) {
 		{[]string{"migrate"}, 2, "missing action"},
 		{[]string{"migrate", "sideways"}, 2, `unknown action "sideways"`},
 		{[]string{"migrate", "up", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"migrate", "--report", "up", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"migrate", "--help"}, 0, "status"},
 		{[]string{"check", "--help"}, 0, "-json"},
 		{[]string{"check", "--db", ""}, 2, "empty database location"},

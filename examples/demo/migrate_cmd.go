@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/pressly/goose/v3"
@@ -35,22 +33,9 @@ pre-existing.
   status  list the migrations and whether they are applied`)
 	db := fs.String("db", defaultDB, "database: a SQLite file path, postgres://user@host:port/db or mysql://user:pass@host:port/db")
 	verbose := fs.Bool("report", false, "print each migration's full check report")
-	// The action may come before or after the flags.
-	var action string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			fs.Usage()
-			return errHelp
-		}
-		return usagef("%v", err)
-	}
-	if action == "" && fs.NArg() > 0 {
-		action = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	action, err := parseFlagsArg(fs, args) // the action may come before or after the flags
+	if err != nil {
+		return err
 	}
 	switch action {
 	case "up", "down", "status":

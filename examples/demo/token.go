@@ -274,21 +274,9 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 accepting it within 5 seconds (its verification cache); tokens are kept,
 marked revoked, so audit records still name them.`)
 	db := fs.String("db", defaultDB, "database: a SQLite file path, postgres://user@host:port/db or mysql://user:pass@host:port/db")
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			fs.Usage()
-			return errHelp
-		}
-		return usagef("%v", err)
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	id, err := parseFlagsArg(fs, args)
+	if err != nil {
+		return err
 	}
 	if id == "" {
 		return usagef("want the token ID: demo token revoke <id>")
