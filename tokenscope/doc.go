@@ -60,8 +60,9 @@
 // replaces the JSON refusal; WriteError is the default.
 //
 // With package ratelimit, the order of the demo is: a guest limiter keyed by
-// client IP that charges only 401 and 403 responses in front of the
-// Checker (so token guessing is throttled per address), and the plan
+// client IP that charges only refused credentials (401 invalid_token and
+// 403 tenant_mismatch) in front of the Checker (so token guessing and
+// cross-tenant probing are throttled per address), and the plan
 // limiter behind it, where the tenant is authenticated. To give each token
 // its own limit there, key by the verified token's ID rather than by the
 // credential:
