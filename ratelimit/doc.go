@@ -69,9 +69,12 @@
 // a slot with probability about n²/2⁶⁴, 5·10⁻⁸ at a million keys; keys are
 // never kept as strings), bounded by MemoryOptions.Capacity, which is never
 // exceeded. A store of 1,000,000 keys retains about 25 bytes per key. Entries whose
-// state has fully replenished hold no information and are swept out as new
-// keys arrive; at capacity the entry closest to replenishing among its
-// neighbours is evicted (MemoryStats.Evicted counts live ones). The clock
+// state has fully replenished hold no information: they stay (a key that
+// comes back reuses its slot) until their shard reaches its share of
+// Capacity, and then they are dropped before anything live; only when none
+// is idle is the entry closest to replenishing among its neighbours evicted
+// (MemoryStats.Evicted counts those). Past-period quota counters are
+// dropped as the quota table would grow. The clock
 // is read inside the shard lock, so decisions on one key are ordered by
 // time. ratelimit/redisstore shares limits between instances through Redis
 // in one round trip per decision. internal/ratelimittest is the conformance

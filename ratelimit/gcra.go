@@ -20,15 +20,30 @@ type gcra struct {
 	m     int64  // grid steps per unit
 	bm    int64  // Burst·m: the burst window in grid steps
 	burst int64
-	unit  bool // s == 1: indices are nanoseconds
+	unit  bool   // s == 1: indices are nanoseconds
+	rcp   uint64 // ⌊(2⁶⁴−1)/m⌋, for units without a division instruction
 }
 
 func newGCRA(l Limit) gcra {
 	m := int64(l.Period) / int64(l.Rate)
 	b := int64(l.burst())
-	g := gcra{p: uint64(l.Period), d: uint64(l.Rate) * uint64(m), m: m, bm: b * m, burst: b}
+	g := gcra{p: uint64(l.Period), d: uint64(l.Rate) * uint64(m), m: m, bm: b * m, burst: b, rcp: ^uint64(0) / uint64(m)}
 	g.unit = g.d == g.p
 	return g
+}
+
+// units returns ⌊x/m⌋ for x ≥ 0, and 0 for x < 0. The estimate
+// ⌊x·rcp/2⁶⁴⌋ is short of ⌊x/m⌋ by at most one because x < 2⁶³ makes its
+// error below ½, so one correction makes it exact.
+func (g *gcra) units(x int64) int64 {
+	if x <= 0 {
+		return 0
+	}
+	q, _ := bits.Mul64(uint64(x), g.rcp)
+	if uint64(x)-q*uint64(g.m) >= uint64(g.m) {
+		q++
+	}
+	return int64(q)
 }
 
 // index returns ⌊t/s⌋ and whether t/s is not whole. t ≥ 0.
@@ -72,13 +87,13 @@ func (g *gcra) decide(tat, now, n int64) (newTAT int64, ok bool, remaining, retr
 	// Admit iff newTAT − now ≤ Burst·Period/Rate, in grid steps.
 	if newIdx-g.bm <= nowIdx {
 		newTAT = g.at(newIdx)
-		return newTAT, true, (g.bm - newIdx + nowIdx) / g.m, 0, max(newTAT-now, 0)
+		return newTAT, true, g.units(g.bm - newIdx + nowIdx), 0, max(newTAT-now, 0)
 	}
-	remaining = (g.bm - base + nowIdx) / g.m
+	remaining = g.units(g.bm - base + nowIdx)
 	if base > nowIdx {
 		resetAfter = g.at(base) - now
 	}
-	return tat, false, max(remaining, 0), g.at(newIdx-g.bm) - now, max(resetAfter, 0)
+	return tat, false, remaining, g.at(newIdx-g.bm) - now, max(resetAfter, 0)
 }
 
 // Decide is the GCRA decision as a pure function: given a key's state tat

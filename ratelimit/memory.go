@@ -36,7 +36,7 @@ type MemoryOptions struct {
 
 // MemoryStats are counters of a Memory store.
 type MemoryStats struct {
-	Keys    int    // keys with rate-limit state
+	Keys    int    // keys with rate-limit state held, idle ones not yet dropped included
 	Quotas  int    // quota counters
 	Evicted uint64 // live entries evicted because a shard was at capacity
 }
@@ -56,13 +56,17 @@ type Memory struct {
 	seed   maphash.Seed
 	shards []memShard
 	shift  uint
-	clock  func() int64
+	// The clock: now, when set (MemoryOptions.Now); otherwise wall plus
+	// the monotonic time elapsed since start, read inline.
+	now   func() time.Time
+	start time.Time
+	wall  int64
 }
 
 type memShard struct {
 	mu     sync.Mutex
-	rate   table[rateSlot]
-	quotas table[quotaSlot]
+	rate   table[struct{}]
+	quotas table[int64]
 	// The integer form of the last limit seen, valid when hasLim: a
 	// shard usually sees one or a few limits, and this spares the
 	// validation and the division of each decision.
@@ -127,18 +131,22 @@ func NewMemory(opts *MemoryOptions) *Memory {
 		m.shift = 63 // h>>63 is 0 or 1; masked below
 	}
 	for i := range m.shards {
-		m.shards[i].rate = newTable[rateSlot](o.Capacity / n)
-		m.shards[i].quotas = newTable[quotaSlot](o.QuotaCapacity / n)
+		m.shards[i].rate = newTable[struct{}](o.Capacity / n)
+		m.shards[i].quotas = newTable[int64](o.QuotaCapacity / n)
+		m.shards[i].quotas.sweepToGrow = true
 	}
-	if o.Now != nil {
-		now := o.Now
-		m.clock = func() int64 { return now().UnixNano() }
-	} else {
-		start := time.Now()
-		wall := start.UnixNano()
-		m.clock = func() int64 { return wall + int64(time.Since(start)) }
-	}
+	m.now = o.Now
+	m.start = time.Now()
+	m.wall = m.start.UnixNano()
 	return m
+}
+
+// clock returns now in nanoseconds since the Unix epoch.
+func (m *Memory) clock() int64 {
+	if m.now != nil {
+		return m.now().UnixNano()
+	}
+	return m.wall + int64(time.Since(m.start))
 }
 
 func (m *Memory) shard(h uint64) *memShard {
@@ -147,33 +155,34 @@ func (m *Memory) shard(h uint64) *memShard {
 
 // Take decides req atomically; it never returns ErrUnavailable.
 func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
-	n := int64(req.Units())
 	h := maphash.String(m.seed, req.Key) | 1
 	s := m.shard(h)
 
 	s.mu.Lock()
-	g, err := s.prepare(req)
-	if err != nil {
-		s.mu.Unlock()
-		return err
+	g := &s.g
+	if !s.ready(req) {
+		var err error
+		if g, err = s.prepare(req); err != nil {
+			s.mu.Unlock()
+			return err
+		}
 	}
+	n := int64(req.Units())
 	now := m.clock()
 	i := s.rate.find(h)
 	var tat int64
 	if i >= 0 {
-		tat = s.rate.slots[i].tat
+		tat = s.rate.slots[i].exp
 	}
 	newTAT, ok, rem, retry, reset := g.decide(tat, now, n)
-	d.Result = Result{Allowed: ok, Limit: req.Limit, Remaining: int(rem), RetryAfter: time.Duration(retry), ResetAfter: time.Duration(reset)}
-	d.Degraded = false
-	d.Quotas = d.Quotas[:0]
+	setResult(d, req, ok, rem, retry, reset)
 	if len(req.Quotas) == 0 {
 		if ok {
 			if i < 0 {
 				i = s.rate.insert(h, now)
 				s.rate.slots[i].h = h
 			}
-			s.rate.slots[i].tat = newTAT
+			s.rate.slots[i].exp = newTAT
 		}
 		s.mu.Unlock()
 		return nil
@@ -181,6 +190,31 @@ func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
 	m.takeQuotas(s, h, req, d, now, n, i, newTAT)
 	s.mu.Unlock()
 	return nil
+}
+
+// ready reports, without validating anything, that req is a plain request
+// (one unit, no quotas) against the shard's cached limit, which was
+// validated when it was cached; s.mu is held.
+func (s *memShard) ready(req *Request) bool {
+	return s.hasLim && uint(req.N) <= 1 && len(req.Quotas) == 0 &&
+		s.lim.Rate == req.Limit.Rate && s.lim.Period == req.Limit.Period && s.lim.Burst == req.Limit.Burst
+}
+
+// setResult fills d for a decision on req's limit and clears the rest. It
+// assigns field by field: the request was usually just built by the
+// caller, and reading its Limit back in wide moves would stall on store
+// forwarding.
+func setResult(d *Decision, req *Request, ok bool, rem, retry, reset int64) {
+	d.Allowed = ok
+	d.Limit.Name = req.Limit.Name
+	d.Limit.Rate = req.Limit.Rate
+	d.Limit.Period = req.Limit.Period
+	d.Limit.Burst = req.Limit.Burst
+	d.Remaining = int(rem)
+	d.RetryAfter = time.Duration(retry)
+	d.ResetAfter = time.Duration(reset)
+	d.Degraded = false
+	d.Quotas = d.Quotas[:0]
 }
 
 // takeQuotas evaluates req's quotas and commits the decision; s.mu is held.
@@ -193,7 +227,7 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 		qh := m.quotaHash(h, q, start)
 		var used int64
 		if j := s.quotas.find(qh); j >= 0 {
-			used = s.quotas.slots[j].count
+			used = s.quotas.slots[j].v
 		}
 		allowed := q.Max == 0 || used+n <= q.Max
 		if !allowed {
@@ -210,7 +244,7 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 			d.Remaining = int(min(int64(d.Remaining)+n, s.g.burst))
 			d.ResetAfter = 0
 			if i >= 0 {
-				d.ResetAfter = time.Duration(max(s.rate.slots[i].tat-now, 0))
+				d.ResetAfter = time.Duration(max(s.rate.slots[i].exp-now, 0))
 			}
 		}
 		d.RetryAfter = max(d.RetryAfter, time.Duration(wait))
@@ -223,7 +257,7 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 		i = s.rate.insert(h, now)
 		s.rate.slots[i].h = h
 	}
-	s.rate.slots[i].tat = newTAT
+	s.rate.slots[i].exp = newTAT
 	for k := range d.Quotas {
 		qr := &d.Quotas[k]
 		start, _ := qr.Quota.PeriodBounds(t)
@@ -233,8 +267,8 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 			j = s.quotas.insert(qh, now)
 			s.quotas.slots[j] = quotaSlot{h: qh, exp: qr.ResetAt.UnixNano()}
 		}
-		s.quotas.slots[j].count += n
-		qr.Used = s.quotas.slots[j].count
+		s.quotas.slots[j].v += n
+		qr.Used = s.quotas.slots[j].v
 	}
 }
 

@@ -4,89 +4,83 @@ import "math/bits"
 
 // table is an open-addressing hash table with linear probing and
 // backward-shift deletion (no tombstones), keyed by a non-zero 64-bit hash.
-// Each slot holds the hash, a value and an expiry instant: for rate-limit
-// state the value is the TAT and the expiry is the TAT too (a key whose TAT
-// has passed holds no information and may be dropped); for quota counters
-// the value is the count and the expiry the end of the period.
+// Each slot holds the hash, an expiry instant and a value: for rate-limit
+// state the expiry is the TAT and there is no value (a key whose TAT has
+// passed holds no information and may be dropped); for quota counters the
+// value is the count and the expiry the end of the period.
 //
 // The table grows by half up to maxSlots, which keeps at most maxLive entries
 // under an 85% load; at maxLive, inserting evicts the entry with the
 // earliest expiry among a few near the new key's home slot. A table is not
 // safe for concurrent use: its shard's mutex guards it.
-type table[S slotType] struct {
-	slots    []S
+//
+// Idle entries (expiry at or before now) are dropped lazily, only when
+// room is needed: an insert at maxLive first sweeps every slot, at most
+// once per len/4 inserts (so at most 4 slot visits per insert), and
+// between full sweeps the next few slots of a round-robin cursor; only
+// then does it evict. Below maxLive a table with sweepToGrow sweeps the
+// same way before it grows (quota counters: one past its period is never
+// looked up again), and one without it (rate-limit state) just grows to
+// the high-water mark of its keys: an idle entry that is found again is
+// reused, so a key that comes back costs no insert.
+type table[V any] struct {
+	slots    []slot[V]
 	live     int
 	maxLive  int
 	maxSlots int
 	cursor   int
 	evicted  uint64
+	// inserts left before the next full sweep may run
+	sweepWait int
+	// sweep before growing, not only at maxLive
+	sweepToGrow bool
 }
 
-// slotType is one of the two slot layouts.
-type slotType interface {
-	rateSlot | quotaSlot
-}
-
-// rateSlot is 16 bytes: the retained cost of one rate-limited key.
-type rateSlot struct {
+// slot is one entry: its key's hash (0: empty), its expiry and a value.
+// The value comes first so that a zero-size value (rateSlot) adds no
+// padding.
+type slot[V any] struct {
+	v   V
 	h   uint64
-	tat int64
+	exp int64
 }
 
-type quotaSlot struct {
-	h     uint64
-	count int64
-	exp   int64
-}
+// rateSlot is 16 bytes, the retained cost of one rate-limited key: its
+// expiry is its TAT.
+type rateSlot = slot[struct{}]
 
-func hashOf[S slotType](s *S) uint64 {
-	switch p := any(s).(type) {
-	case *rateSlot:
-		return p.h
-	case *quotaSlot:
-		return p.h
-	}
-	return 0
-}
-
-func expOf[S slotType](s *S) int64 {
-	switch p := any(s).(type) {
-	case *rateSlot:
-		return p.tat
-	case *quotaSlot:
-		return p.exp
-	}
-	return 0
-}
+// quotaSlot holds a quota counter: the value is the count, the expiry the
+// end of the counter's period.
+type quotaSlot = slot[int64]
 
 const (
 	minSlots   = 8
 	loadNum    = 17 // maximum load 17/20 = 85%
 	loadDen    = 20
 	evictProbe = 8 // entries considered when evicting
-	sweepStep  = 2 // slots checked for idle entries on each insert
+	sweepStep  = 2 // slots checked for idle entries on an insert at maxLive
 )
 
-func newTable[S slotType](maxLive int) table[S] {
+func newTable[V any](maxLive int) table[V] {
 	maxLive = max(maxLive, 1)
-	return table[S]{maxLive: maxLive, maxSlots: max((maxLive*loadDen+loadNum-1)/loadNum, minSlots)}
+	return table[V]{maxLive: maxLive, maxSlots: max((maxLive*loadDen+loadNum-1)/loadNum, minSlots)}
 }
 
 // home maps h to a slot index; the shard index uses the top bits of h, so
 // the low bits are shifted up first.
-func (t *table[S]) home(h uint64) int {
+func (t *table[V]) home(h uint64) int {
 	hi, _ := bits.Mul64(h<<8|h>>56, uint64(len(t.slots)))
 	return int(hi)
 }
 
 // find returns the index of h, or -1.
-func (t *table[S]) find(h uint64) int {
+func (t *table[V]) find(h uint64) int {
 	if len(t.slots) == 0 {
 		return -1
 	}
 	i := t.home(h)
 	for {
-		sh := hashOf(&t.slots[i])
+		sh := t.slots[i].h
 		if sh == h {
 			return i
 		}
@@ -101,15 +95,25 @@ func (t *table[S]) find(h uint64) int {
 
 // insert adds a new entry for h (absent) and returns its index. now is used
 // to drop idle entries. Growing allocates; a table at maxSlots never does.
-func (t *table[S]) insert(h uint64, now int64) int {
-	t.sweep(now)
-	if t.live >= t.maxLive {
-		t.evict(h, now)
-	} else if (t.live+1)*loadDen > len(t.slots)*loadNum && len(t.slots) < t.maxSlots {
+func (t *table[V]) insert(h uint64, now int64) int {
+	t.sweepWait--
+	if t.live >= t.maxLive || t.sweepToGrow && t.full() {
+		if t.sweepWait <= 0 {
+			t.sweepAll(now)
+			t.sweepWait = len(t.slots) / 4
+		} else if t.live >= t.maxLive {
+			t.sweep(now)
+		}
+		if t.live >= t.maxLive {
+			t.evict(h, now)
+		} else if t.full() {
+			t.grow()
+		}
+	} else if t.full() {
 		t.grow()
 	}
 	i := t.home(h)
-	for hashOf(&t.slots[i]) != 0 {
+	for t.slots[i].h != 0 {
 		if i++; i == len(t.slots) {
 			i = 0
 		}
@@ -118,18 +122,40 @@ func (t *table[S]) insert(h uint64, now int64) int {
 	return i
 }
 
-func (t *table[S]) grow() {
+// full reports whether one more entry needs a larger table.
+func (t *table[V]) full() bool {
+	return (t.live+1)*loadDen > len(t.slots)*loadNum && len(t.slots) < t.maxSlots
+}
+
+// sweepAll drops every idle entry (expiry at or before now). A removal
+// shifts later entries of the run back into the slot just checked, which
+// is then checked again; entries only ever move into that slot or into
+// slots of a run that wrapped past the end, which were visited (and kept)
+// already.
+func (t *table[V]) sweepAll(now int64) {
+	for i := 0; i < len(t.slots); {
+		s := &t.slots[i]
+		if s.h != 0 && s.exp <= now {
+			t.remove(i)
+		} else {
+			i++
+		}
+	}
+	t.cursor = 0
+}
+
+func (t *table[V]) grow() {
 	n := max(len(t.slots)+len(t.slots)/2, minSlots)
 	n = min((n+7)&^7, t.maxSlots)
 	old := t.slots
-	t.slots = make([]S, n)
+	t.slots = make([]slot[V], n)
 	for k := range old {
-		h := hashOf(&old[k])
+		h := old[k].h
 		if h == 0 {
 			continue
 		}
 		i := t.home(h)
-		for hashOf(&t.slots[i]) != 0 {
+		for t.slots[i].h != 0 {
 			if i++; i == len(t.slots) {
 				i = 0
 			}
@@ -141,7 +167,7 @@ func (t *table[S]) grow() {
 
 // sweep drops idle entries (expiry at or before now) among the next few
 // slots of a round-robin cursor, so idle keys leave without a full scan.
-func (t *table[S]) sweep(now int64) {
+func (t *table[V]) sweep(now int64) {
 	if len(t.slots) == 0 {
 		return
 	}
@@ -150,7 +176,7 @@ func (t *table[S]) sweep(now int64) {
 			t.cursor = 0
 		}
 		s := &t.slots[t.cursor]
-		if hashOf(s) != 0 && expOf(s) <= now {
+		if s.h != 0 && s.exp <= now {
 			t.remove(t.cursor)
 		} else {
 			t.cursor++
@@ -160,11 +186,11 @@ func (t *table[S]) sweep(now int64) {
 
 // evict removes the entry with the earliest expiry among the entries from
 // h's home slot onwards (or from the cursor when that run is empty).
-func (t *table[S]) evict(h uint64, now int64) {
+func (t *table[V]) evict(h uint64, now int64) {
 	i := t.home(h)
-	if hashOf(&t.slots[i]) == 0 {
+	if t.slots[i].h == 0 {
 		i = t.cursor % len(t.slots)
-		for hashOf(&t.slots[i]) == 0 {
+		for t.slots[i].h == 0 {
 			if i++; i == len(t.slots) {
 				i = 0
 			}
@@ -173,10 +199,10 @@ func (t *table[S]) evict(h uint64, now int64) {
 	victim, oldest := -1, int64(0)
 	for range evictProbe {
 		s := &t.slots[i]
-		if hashOf(s) == 0 {
+		if s.h == 0 {
 			break
 		}
-		if e := expOf(s); victim < 0 || e < oldest {
+		if e := s.exp; victim < 0 || e < oldest {
 			victim, oldest = i, e
 		}
 		if i++; i == len(t.slots) {
@@ -190,9 +216,9 @@ func (t *table[S]) evict(h uint64, now int64) {
 }
 
 // remove deletes the entry at i by shifting later entries of its run back.
-func (t *table[S]) remove(i int) {
+func (t *table[V]) remove(i int) {
 	n := len(t.slots)
-	var zero S
+	var zero slot[V]
 	for {
 		t.slots[i] = zero
 		j := i
@@ -200,7 +226,7 @@ func (t *table[S]) remove(i int) {
 			if j++; j == n {
 				j = 0
 			}
-			h := hashOf(&t.slots[j])
+			h := t.slots[j].h
 			if h == 0 {
 				t.live--
 				return
