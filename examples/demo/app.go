@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // registers "mysql"
@@ -99,6 +100,8 @@ type App struct {
 	Reused bool
 
 	jobs sync.WaitGroup // background work started by handlers
+
+	monitor atomic.Pointer[monitorParts] // of the last Handler; RunAlerts uses it
 
 	limitsOnce  sync.Once
 	limits      ratelimit.Store // shared by the guest and plan limiters

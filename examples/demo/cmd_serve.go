@@ -105,6 +105,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// Alerts are evaluated once a minute while the server runs, and the
+	// loop has stopped before the deferred Close closes the database.
+	actx, stopAlerts := context.WithCancel(ctx)
+	alertsDone := make(chan struct{})
+	go func() {
+		defer close(alertsDone)
+		if err := app.RunAlerts(actx); err != nil {
+			logger.LogAttrs(actx, slog.LevelError, "monitor alerts stopped", slog.String("error", err.Error()))
+		}
+	}()
+	defer func() { stopAlerts(); <-alertsDone }()
 	printBanner(ctx, e.Stdout, app, ln.Addr().(*net.TCPAddr), time.Since(started))
 
 	select {

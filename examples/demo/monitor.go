@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -27,13 +28,34 @@ type monitorParts struct {
 	mon  *monitor.Monitor
 	al   *monitor.Alerter
 	dash http.Handler // nil when no admin token is configured
+	// looping is set while RunAlerts evaluates on its own schedule; the
+	// dashboard then never evaluates on a view.
+	looping atomic.Bool
+}
+
+// RunAlerts evaluates the monitor's alert rules once a minute until ctx is
+// done (monitor.Alerter.Run: notifications are logged; idle tenants are
+// swept from the Recorder), then returns nil. serve runs it for the
+// lifetime of the server. It needs a handler built by Handler first.
+func (a *App) RunAlerts(ctx context.Context) error {
+	p := a.monitor.Load()
+	if p == nil {
+		return errors.New("demo: RunAlerts before Handler: there is no monitor to evaluate")
+	}
+	p.looping.Store(true)
+	defer p.looping.Store(false)
+	if err := p.al.Run(tenant.WithSystem(ctx)); !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return nil
 }
 
 // newMonitor builds the monitor parts. The dashboard exists only with an
 // admin token (TENANTKIT_ADMIN_TOKEN), which is also its only credential:
-// an admin sees every tenant. Alerts are evaluated when an admin views the
-// dashboard, at most once a minute, and logged (the demo has no background
-// loop that Close could stop).
+// an admin sees every tenant. Alerts are evaluated once a minute by
+// RunAlerts (serve runs it) and logged; without that loop (a handler built
+// in a test) they are evaluated when an admin views the dashboard, at most
+// once a minute.
 func (a *App) newMonitor() *monitorParts {
 	rec := monitor.NewRecorder(nil)
 	mon := monitor.New(demoSource{db: a.DB, d: a.Dialect}, rec, &monitor.Options{Logger: a.Logger})
@@ -83,7 +105,7 @@ func (a *App) newMonitor() *monitorParts {
 			return
 		}
 		mu.Lock()
-		if time.Since(last) >= time.Minute {
+		if !p.looping.Load() && time.Since(last) >= time.Minute {
 			last = time.Now()
 			mu.Unlock()
 			if err := al.Evaluate(tenant.WithSystem(r.Context())); err != nil {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -132,4 +135,34 @@ func contribution(h monitor.Health, code string) monitor.Contribution {
 		}
 	}
 	return monitor.Contribution{}
+}
+
+// TestRunAlertsEvaluatesUntilCancelled: serve's alert loop evaluates at
+// once, keeps the dashboard from evaluating on views while it runs, and
+// returns nil when its context ends.
+func TestRunAlertsEvaluatesUntilCancelled(t *testing.T) {
+	a := openApp(t, Config{DB: filepath.Join(t.TempDir(), "demo.db"), AdminToken: "adm1n"})
+	require.ErrorContains(t, a.RunAlerts(t.Context()), "before Handler")
+
+	a.Handler()
+	p := a.monitor.Load()
+	_, before := p.mon.LastEvaluation()
+	require.True(t, before.IsZero(), "nothing evaluated yet")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.RunAlerts(ctx) }()
+	require.Eventually(t, func() bool {
+		_, at := p.mon.LastEvaluation()
+		return !at.IsZero()
+	}, 30*time.Second, 10*time.Millisecond, "the loop evaluates when it starts")
+	require.True(t, p.looping.Load())
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("RunAlerts did not return after its context ended")
+	}
+	require.False(t, p.looping.Load(), "views evaluate again once the loop is gone")
 }

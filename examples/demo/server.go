@@ -50,6 +50,7 @@ func (a *App) compose(api http.Handler) http.Handler {
 	// Innermost: it sees the tenant and measures only requests that reached
 	// the handlers (counts, errors, latency buckets; no I/O on the hot path).
 	mon := a.newMonitor() // monitor.go
+	a.monitor.Store(mon)
 	h = mon.rec.Handler(h)
 
 	// ── slot: ratelimit, plan limit (package ratelimit) ──────────────────
