@@ -105,5 +105,5 @@ type floor struct {
 }
 
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.next.ServeHTTP(w, r.WithContext(newContextShared(r.Context(), f.t)))
+	f.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, f.t)))
 }

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -44,7 +45,12 @@ type CacheOptions struct {
 	// Default 10000. When full, an entry close to expiry among a few sampled
 	// at random is evicted.
 	MaxEntries int
-	// Now is the clock. Default time.Now.
+	// Now is the clock, read once per cache hit. Default: the monotonic
+	// clock (as time.Since reads it), so steps of the wall clock never
+	// shorten or lengthen a TTL. Expiry is exact: an entry is served while
+	// less than its TTL has passed since it was stored, never after. An
+	// injected clock is also read once by NewCache, and expiry is measured
+	// from that reading with Time.Sub.
 	Now func() time.Time
 }
 
@@ -61,7 +67,8 @@ type Cache struct {
 	ttl    time.Duration
 	negTTL time.Duration
 	max    int
-	now    func() time.Time
+	now    func() time.Time // the injected clock; nil means the monotonic clock
+	base   time.Time        // the origin of clock readings
 
 	mu      sync.RWMutex
 	entries map[string]*cacheEntry
@@ -73,7 +80,7 @@ var _ Directory = (*Cache)(nil)
 type cacheEntry struct {
 	t       *Tenant // nil for a negative entry; never mutated once stored
 	err     error   // the ErrNotFound-wrapping error of a negative entry
-	expires time.Time
+	expires int64   // served while Cache.clock() < expires
 }
 
 type cacheCall struct {
@@ -110,9 +117,23 @@ func NewCache(d Directory, opts *CacheOptions) *Cache {
 		c.max = 10000
 	}
 	if c.now == nil {
-		c.now = time.Now
+		c.base = time.Now()
+	} else {
+		c.base = c.now()
 	}
 	return c
+}
+
+// clock returns the time elapsed since c.base in nanoseconds. Without an
+// injected clock it reads only the monotonic clock (time.Since of a time
+// with a monotonic reading), which costs about half of time.Now, which reads
+// the wall clock too. An injected clock's readings saturate at about 292
+// years from the first one (Time.Sub).
+func (c *Cache) clock() int64 {
+	if c.now == nil {
+		return int64(time.Since(c.base))
+	}
+	return int64(c.now().Sub(c.base))
 }
 
 // Lookup returns the tenant for key from the cache, or asks the directory
@@ -133,13 +154,13 @@ func (c *Cache) lookup(ctx context.Context, key string) (*Tenant, error) {
 		c.mu.RLock()
 		e, ok := c.entries[key]
 		c.mu.RUnlock()
-		if ok && c.now().Before(e.expires) {
+		if ok && c.clock() < e.expires {
 			return e.t, e.err
 		}
 
 		c.mu.Lock()
 		if e, ok := c.entries[key]; ok {
-			if c.now().Before(e.expires) {
+			if c.clock() < e.expires {
 				c.mu.Unlock()
 				return e.t, e.err
 			}
@@ -206,7 +227,12 @@ func (c *Cache) finish(key string, call *cacheCall, store bool) {
 		if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
 			c.evictLocked()
 		}
-		c.entries[key] = &cacheEntry{t: call.t, err: call.err, expires: c.now().Add(ttl)}
+		now := c.clock()
+		expires := now + int64(ttl)
+		if expires < now { // a TTL too long to add: never expires
+			expires = math.MaxInt64
+		}
+		c.entries[key] = &cacheEntry{t: call.t, err: call.err, expires: expires}
 	}
 	c.mu.Unlock()
 	close(call.done)
@@ -217,18 +243,18 @@ func (c *Cache) finish(key string, call *cacheCall, store bool) {
 // this costs O(1) and no bookkeeping on the hot path.
 func (c *Cache) evictLocked() {
 	const samples = 8
-	now := c.now()
+	now := c.clock()
 	var (
 		victim string
-		first  time.Time
+		first  int64
 		n      int
 	)
 	for k, e := range c.entries {
-		if !now.Before(e.expires) {
+		if now >= e.expires {
 			victim = k
 			break
 		}
-		if n == 0 || e.expires.Before(first) {
+		if n == 0 || e.expires < first {
 			victim, first = k, e.expires
 		}
 		if n++; n == samples {

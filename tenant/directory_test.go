@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,6 +116,65 @@ func TestCachePositiveTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Acme Renamed", got.Name, "asked again at TTL")
 	require.EqualValues(t, 2, d.calls.Load())
+}
+
+// Without an injected clock the Cache reads the monotonic clock; an entry
+// expires exactly at its TTL, as with an injected one.
+func TestCacheDefaultClockExpiresAtTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDirectory(acme)
+		c := NewCache(d, &CacheOptions{TTL: time.Second, NegativeTTL: 500 * time.Millisecond})
+		time.Sleep(time.Hour) // the first entry is filled well after NewCache
+		_, err := c.Lookup(t.Context(), "acme")
+		require.NoError(t, err)
+		_, err = c.Lookup(t.Context(), "nope")
+		require.ErrorIs(t, err, ErrNotFound)
+
+		for _, step := range []struct {
+			wait  time.Duration
+			key   string
+			calls int64
+			why   string
+		}{
+			{500*time.Millisecond - time.Nanosecond, "nope", 2, "negative entry served until NegativeTTL"},
+			{time.Nanosecond, "nope", 3, "negative entry expired at NegativeTTL"},
+			{500*time.Millisecond - time.Nanosecond, "acme", 3, "served until TTL"},
+			{time.Nanosecond, "acme", 4, "expired at TTL"},
+		} {
+			time.Sleep(step.wait)
+			_, _ = c.Lookup(t.Context(), step.key)
+			require.EqualValues(t, step.calls, d.calls.Load(), step.why)
+		}
+	})
+}
+
+// Expiry is computed relative to the clock at NewCache: an injected clock
+// that later reads earlier than that, or a TTL too long to add, still
+// expires entries correctly and never wraps around.
+func TestCacheClockEdges(t *testing.T) {
+	t.Run("clock before NewCache", func(t *testing.T) {
+		clk := newFakeClock()
+		d := newFakeDirectory(acme)
+		c := NewCache(d, &CacheOptions{TTL: time.Minute, Now: clk.Now})
+		clk.Advance(-24 * time.Hour)
+		_, _ = c.Lookup(t.Context(), "acme")
+		clk.Advance(time.Minute - time.Nanosecond)
+		_, _ = c.Lookup(t.Context(), "acme")
+		require.EqualValues(t, 1, d.calls.Load())
+		clk.Advance(time.Nanosecond)
+		_, _ = c.Lookup(t.Context(), "acme")
+		require.EqualValues(t, 2, d.calls.Load())
+	})
+	t.Run("TTL too long to add", func(t *testing.T) {
+		clk := newFakeClock()
+		d := newFakeDirectory(acme)
+		c := NewCache(d, &CacheOptions{TTL: time.Duration(math.MaxInt64), Now: clk.Now})
+		clk.Advance(time.Hour)
+		_, _ = c.Lookup(t.Context(), "acme")
+		clk.Advance(100 * 365 * 24 * time.Hour)
+		_, _ = c.Lookup(t.Context(), "acme")
+		require.EqualValues(t, 1, d.calls.Load(), "a TTL past the end of time never expires")
+	})
 }
 
 func TestCacheNegativeTTL(t *testing.T) {

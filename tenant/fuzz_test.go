@@ -15,12 +15,20 @@ func FuzzSubdomainHost(f *testing.F) {
 		"acme.localhost.", "acme.localhost:", "acme.localhost:99999", "a_b.localhost", "acme.app.example.com",
 		"xn--bcher-kva.example.com", "acme.localhost\x00", "acme.LOCALHOST\u212a", strings.Repeat("a", 300) + ".localhost",
 		"%61.localhost", "acme..localhost", "1.2.3.4.localhost", "app.example.com", "APP.example.com.:443",
+		"A_B.localhost", "a_b.x.localhost", "x.a_b.localhost", "-.localhost", "a-.localhost", "a:b.localhost",
+		strings.Repeat("a", 63) + ".localhost", strings.Repeat("A", 64) + ".localhost", "acme.exAmple.com",
 	} {
 		f.Add(s)
 	}
 	res := Subdomain("localhost", "example.com", "app.example.com").(*subdomain)
 	f.Fuzz(func(t *testing.T, host string) {
 		key, err := res.parse(host)
+		// The one-pass label scan answers exactly as the plain reading of
+		// the rules does, errors included.
+		refKey, refErr := parseHostReference(res.bases, host)
+		if key != refKey || (err == nil) != (refErr == nil) || err != nil && err.Error() != refErr.Error() {
+			t.Fatalf("parse(%q) = %q, %v; the reference says %q, %v", host, key, err, refKey, refErr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrNoCandidate) && !errors.Is(err, ErrInvalidKey) {
 				t.Fatalf("parse(%q): unexpected error %v", host, err)
@@ -59,20 +67,63 @@ func FuzzSubdomainHost(f *testing.F) {
 	})
 }
 
+// parseHostReference is the host parser written as the rules read, one
+// step at a time: the oracle of subdomain.parse.
+func parseHostReference(bases []string, host string) (string, error) {
+	host, ok := hostname(host)
+	if !ok {
+		return "", errNoHost
+	}
+	for _, base := range bases {
+		if len(host) == len(base) && asciiEqualFold(host, base) {
+			return "", errNoHost
+		}
+		if len(host) <= len(base) || !asciiEqualFold(host[len(host)-len(base):], base) ||
+			host[len(host)-len(base)-1] != '.' {
+			continue
+		}
+		label := host[:len(host)-len(base)-1]
+		if strings.Contains(label, ".") {
+			continue
+		}
+		if strings.ContainsFunc(label, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
+			label = strings.ToLower(label)
+		}
+		if !validLabel(label) {
+			return "", invalidKey(SourceHost, label)
+		}
+		return label, nil
+	}
+	return "", errNoHost
+}
+
 func FuzzPathPrefix(f *testing.F) {
 	for _, s := range []string{
 		"/t/acme/api/x", "/t/acme", "/t/", "/t", "/", "", "/t//x", "/t/a%2Fb/x", "/%74/acme/x",
 		"/t/%61cme/x%2Fy", "/t/../x", "/t/./x", "/t/%2e%2e/x", "/t/a%00/x", "/t/acme%2F/x",
 		"/t/acme/files/a%2Fb", "/t/ACME/x", "/t%2Facme/x", "//t/acme", "/t/acme?x=1", "/t/%zz/x",
-		"/t/" + strings.Repeat("a", 200) + "/x",
+		"/t/" + strings.Repeat("a", 200) + "/x", "/api/t/acme/x", "/api/t/", "/api/t", "/api/tx/acme", "/api//t/acme",
+		"/api/t/a%20b/x", "/t/a b/x", "/t/acme/",
 	} {
 		f.Add(s)
 	}
 	res := PathPrefix("/t/").(*pathPrefix)
+	deep := PathPrefix("/api/t/").(*pathPrefix)
 	f.Fuzz(func(t *testing.T, target string) {
 		u, err := url.ParseRequestURI(target)
 		if err != nil {
 			return
+		}
+		// An unescaped path takes a fast path that answers exactly as the
+		// segment-by-segment reading, errors included.
+		if u.RawPath == "" {
+			for _, p := range []*pathPrefix{res, deep} {
+				key, err := p.parse(u)
+				refKey, refErr := p.parseSegments(u.Path, false)
+				if key != refKey || (err == nil) != (refErr == nil) || err != nil && err.Error() != refErr.Error() {
+					t.Fatalf("%s: parse(%q) = %q, %v; segment by segment %q, %v", p.prefix, target, key, err, refKey, refErr)
+				}
+			}
 		}
 		before := *u
 		c, err := res.Resolve(&http.Request{URL: u})
@@ -90,8 +141,8 @@ func FuzzPathPrefix(f *testing.F) {
 		}
 		// The middleware's strip always succeeds on what the resolver
 		// accepted, keeps Path and RawPath consistent and never touches u.
-		nu, ok := stripPath(u, c.StripPrefix)
-		if !ok {
+		nu := new(url.URL)
+		if !stripPath(nu, u, c.StripPrefix) {
 			t.Fatalf("stripPath(%q, %q) failed", target, c.StripPrefix)
 		}
 		if *u != before {

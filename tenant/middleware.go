@@ -1,7 +1,6 @@
 package tenant
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,11 +74,9 @@ type MiddlewareOptions struct {
 // A Middleware is safe for concurrent use and is not modified after
 // NewMiddleware. Its zero value is not usable.
 type Middleware struct {
-	r      Resolver
-	d      Directory
-	shared interface {
-		lookup(ctx context.Context, key string) (*Tenant, error)
-	}
+	r       Resolver
+	d       Directory
+	cache   *Cache // d, when it is a *Cache: looked up without copying the Tenant
 	onError func(w http.ResponseWriter, r *http.Request, err error)
 	log     *slog.Logger
 }
@@ -97,7 +94,7 @@ func NewMiddleware(r Resolver, d Directory, opts *MiddlewareOptions) *Middleware
 	}
 	m := &Middleware{r: r, d: d, onError: o.ErrorHandler, log: o.Logger}
 	if c, ok := d.(*Cache); ok {
-		m.shared = c
+		m.cache = c
 	}
 	if m.onError == nil {
 		m.onError = writeError
@@ -113,35 +110,34 @@ func NewMiddleware(r Resolver, d Directory, opts *MiddlewareOptions) *Middleware
 // cause (ErrNoCandidate, ErrInvalidKey, *ConflictError, ErrNotFound, a
 // directory error) and carries the status Handler would answer.
 func (m *Middleware) Resolve(r *http.Request) (Tenant, Candidate, error) {
-	t, c, _, err := m.resolve(r)
+	var u url.URL
+	t, c, _, err := m.resolve(r, &u)
 	if err != nil {
 		return Tenant{}, c, err
 	}
 	return *t, c, nil
 }
 
-// resolve returns the tenant, its candidate and, when the candidate has a
-// StripPrefix, the URL the next handler gets.
-func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, *url.URL, error) {
+// resolve returns the tenant and its candidate. When the candidate has a
+// StripPrefix, it stores the URL the next handler gets in *u and reports
+// true.
+func (m *Middleware) resolve(r *http.Request, u *url.URL) (*Tenant, Candidate, bool, error) {
 	c, err := m.r.Resolve(r)
 	if err == nil && c.Key == "" {
 		err = ErrNoCandidate // a custom resolver's empty answer is no answer
 	}
 	if err != nil {
-		return nil, c, nil, classifyResolveErr(err)
+		return nil, c, false, classifyResolveErr(err)
 	}
-	var u *url.URL
-	if c.StripPrefix != "" {
-		var ok bool
-		if u, ok = stripPath(r.URL, c.StripPrefix); !ok {
-			return nil, c, nil, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
-				Message: "tenant path prefix does not match the request path",
-				Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, truncate(r.URL.EscapedPath(), 256))}
-		}
+	strip := c.StripPrefix != ""
+	if strip && !stripPath(u, r.URL, c.StripPrefix) {
+		return nil, c, false, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
+			Message: "tenant path prefix does not match the request path",
+			Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, truncate(r.URL.EscapedPath(), 256))}
 	}
 	var t *Tenant
-	if m.shared != nil {
-		t, err = m.shared.lookup(r.Context(), c.Key)
+	if m.cache != nil {
+		t, err = m.cache.lookup(r.Context(), c.Key)
 	} else {
 		var v Tenant
 		v, err = m.d.Lookup(r.Context(), c.Key)
@@ -155,15 +151,15 @@ func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, *url.URL, err
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
-		return nil, c, nil, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
+		return nil, c, false, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
 	default:
-		return nil, c, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
+		return nil, c, false, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
 	}
 	if !t.Active() {
-		return nil, c, nil, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
+		return nil, c, false, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
 			Err: fmt.Errorf("tenant: tenant %q has status %q", t.ID, t.Status)}
 	}
-	return t, c, u, nil
+	return t, c, strip, nil
 }
 
 func classifyResolveErr(err error) *Error {
@@ -210,7 +206,8 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 		panic("tenant: Middleware: nil next handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, c, u, err := m.resolve(r)
+		var u url.URL // on the stack: copied into the context's allocation
+		t, c, strip, err := m.resolve(r, &u)
 		if err != nil {
 			if optional && errors.Is(err, ErrNoCandidate) {
 				ctx := r.Context()
@@ -224,10 +221,13 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 			m.fail(w, r, c, err)
 			return
 		}
-		r2 := r.WithContext(newContextShared(r.Context(), t))
-		if u != nil {
-			r2.URL = u
+		if !strip {
+			next.ServeHTTP(w, r.WithContext(newContextShared(r.Context(), t)))
+			return
 		}
+		ctx, nu := newContextSharedURL(r.Context(), t, &u)
+		r2 := r.WithContext(ctx)
+		r2.URL = nu
 		next.ServeHTTP(w, r2)
 	})
 }

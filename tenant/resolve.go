@@ -234,20 +234,38 @@ func (s *subdomain) parse(host string) (string, error) {
 	if !ok {
 		return "", errNoHost
 	}
+bases:
 	for _, base := range s.bases {
-		if len(host) == len(base) && asciiEqualFold(host, base) {
-			return "", errNoHost // a base domain itself, even one below another base
-		}
-		if len(host) <= len(base) || !asciiEqualFold(host[len(host)-len(base):], base) ||
-			host[len(host)-len(base)-1] != '.' {
+		n := len(host) - len(base) // the length of the label and its dot
+		if n < 0 || host[n:] != base && !asciiEqualFold(host[n:], base) {
 			continue
 		}
-		label := host[:len(host)-len(base)-1]
-		if strings.IndexByte(label, '.') >= 0 {
-			continue // deeper than one label below this base
+		if n == 0 {
+			return "", errNoHost // a base domain itself, even one below another base
 		}
-		label = lower(label)
-		if !validLabel(label) {
+		if host[n-1] != '.' {
+			continue
+		}
+		// One pass over the label: a dot anywhere means a host deeper than
+		// one label below this base, which is no answer from it, whatever
+		// else the label holds; other bytes decide lower-casing and validity.
+		label := host[:n-1]
+		upper, bad := false, false
+		for i := 0; i < len(label); i++ {
+			switch c := label[i]; {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+			case 'A' <= c && c <= 'Z':
+				upper = true
+			case c == '.':
+				continue bases
+			default:
+				bad = true
+			}
+		}
+		if upper {
+			label = strings.ToLower(label)
+		}
+		if bad || len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return "", invalidKey(SourceHost, label)
 		}
 		return label, nil
@@ -313,17 +331,6 @@ func asciiEqualFold(s, lc string) bool {
 	return true
 }
 
-// lower is strings.ToLower for ASCII without allocating when s is already
-// lower case (the common case on the hot path).
-func lower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return strings.ToLower(s)
-		}
-	}
-	return s
-}
-
 type pathPrefix struct {
 	prefix string   // "/t/"
 	segs   []string // decoded segments of prefix: ["t"]
@@ -366,8 +373,12 @@ func (p *pathPrefix) Resolve(r *http.Request) (Candidate, error) {
 	if err != nil {
 		return Candidate{}, err
 	}
-	strip := r.URL.Path[:min(len(p.prefix)+len(key), len(r.URL.Path))]
-	if r.URL.RawPath != "" || strip != p.prefix+key { // the comparison does not allocate
+	// The strip prefix is "/t/" + key: a substring of the path when the path
+	// has no escapes and so reads literally, else a new string.
+	strip, ok := strings.CutPrefix(r.URL.Path, p.prefix)
+	if ok && r.URL.RawPath == "" && strings.HasPrefix(strip, key) {
+		strip = r.URL.Path[:len(p.prefix)+len(key)]
+	} else {
 		strip = p.prefix + key
 	}
 	return Candidate{Key: key, Source: SourcePath, StripPrefix: strip}, nil
@@ -375,24 +386,39 @@ func (p *pathPrefix) Resolve(r *http.Request) (Candidate, error) {
 
 // parse is the path parser: it returns the tenant segment of u.
 func (p *pathPrefix) parse(u *url.URL) (string, error) {
-	// Fast path: no escaping in the path, the decoded form is the raw form.
-	raw := u.Path
 	if u.RawPath != "" {
-		raw = u.EscapedPath()
+		return p.parseSegments(u.EscapedPath(), true)
 	}
+	// Fast path: no escaping in the path, the decoded form is the raw form
+	// and the prefix segments match exactly when the path starts with the
+	// prefix (the same answer as parseSegments, without the loop).
+	rest, ok := strings.CutPrefix(u.Path, p.prefix)
+	if !ok {
+		return "", errNoPath
+	}
+	seg, _, _ := strings.Cut(rest, "/")
+	if !validKey(seg) {
+		return "", invalidKey(SourcePath, seg)
+	}
+	return seg, nil
+}
+
+// parseSegments reads the tenant segment from raw segment by segment; when
+// escaped, raw is an escaped path and each segment is decoded on its own.
+func (p *pathPrefix) parseSegments(raw string, escaped bool) (string, error) {
 	if len(raw) == 0 || raw[0] != '/' {
 		return "", errNoPath
 	}
 	rest := raw[1:]
 	for _, want := range p.segs {
 		seg, tail, found := strings.Cut(rest, "/")
-		if !found || !segEqual(seg, want, u.RawPath != "") {
+		if !found || !segEqual(seg, want, escaped) {
 			return "", errNoPath
 		}
 		rest = tail
 	}
 	seg, _, _ := strings.Cut(rest, "/")
-	if u.RawPath != "" && strings.IndexByte(seg, '%') >= 0 {
+	if escaped && strings.IndexByte(seg, '%') >= 0 {
 		dec, err := url.PathUnescape(seg)
 		if err != nil {
 			return "", invalidKey(SourcePath, seg)
@@ -417,18 +443,21 @@ func segEqual(seg, want string, escaped bool) bool {
 	return err == nil && dec == want
 }
 
-// stripPath returns a copy of u without the decoded prefix, keeping RawPath
-// consistent with Path. It reports false when u does not start with prefix
-// at a segment boundary, in its decoded or escaped form.
-func stripPath(u *url.URL, prefix string) (*url.URL, bool) {
+// stripPath stores in nu (which must not be u) a copy of u without the
+// decoded prefix, keeping RawPath consistent with Path. It reports false,
+// leaving nu in an unspecified state, when u does not start with prefix at a
+// segment boundary, in its decoded or escaped form. The caller provides nu
+// so that the copy lives where it likes: on the stack, or in the allocation
+// of the request's context.
+func stripPath(nu, u *url.URL, prefix string) bool {
 	if prefix == "" || prefix[0] != '/' || strings.HasSuffix(prefix, "/") {
-		return nil, false
+		return false
 	}
 	rest, ok := strings.CutPrefix(u.Path, prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
-		return nil, false
+		return false
 	}
-	nu := *u
+	*nu = *u
 	nu.Path = rest
 	if nu.Path == "" {
 		nu.Path = "/"
@@ -443,7 +472,7 @@ func stripPath(u *url.URL, prefix string) (*url.URL, bool) {
 		i := 0
 		for range n {
 			if i >= len(raw) || raw[i] != '/' {
-				return nil, false
+				return false
 			}
 			j := strings.IndexByte(raw[i+1:], '/')
 			if j < 0 {
@@ -454,17 +483,17 @@ func stripPath(u *url.URL, prefix string) (*url.URL, bool) {
 		}
 		dec, err := url.PathUnescape(raw[:i])
 		if err != nil || dec != prefix {
-			return nil, false
+			return false
 		}
 		nu.RawPath = raw[i:]
 		if nu.RawPath == "" {
 			nu.RawPath = "/"
 		}
 		if dec, err := url.PathUnescape(nu.RawPath); err != nil || dec != nu.Path {
-			return nil, false
+			return false
 		}
 	}
-	return &nu, true
+	return true
 }
 
 type pathValue struct{ name string }
@@ -586,7 +615,7 @@ func (c chain) Resolve(r *http.Request) (Candidate, error) {
 	for _, res := range c {
 		cand, err := res.Resolve(r)
 		if err != nil {
-			if !errors.Is(err, ErrNoCandidate) {
+			if _, builtin := err.(*noCandidateError); !builtin && !errors.Is(err, ErrNoCandidate) {
 				return Candidate{}, err
 			}
 			switch src := noCandidateSource(err); {

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"net/url"
 )
 
 // ID identifies a tenant. It is an opaque string: tenantkit never parses it,
@@ -51,31 +52,66 @@ type systemKey struct{}
 // NewContext returns a copy of ctx that carries t. A Tenant with an empty ID
 // is stored as given, but FromContext and Require treat it as absent.
 func NewContext(ctx context.Context, t Tenant) context.Context {
-	return context.WithValue(ctx, ctxKey{}, t)
+	o := &struct {
+		c tenantCtx
+		t Tenant
+	}{t: t}
+	o.c = tenantCtx{Context: ctx, t: &o.t}
+	return &o.c
 }
 
 // FromContext returns the tenant carried by ctx. It reports false when ctx
 // has no tenant or the tenant's ID is empty.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	var t Tenant
-	switch v := ctx.Value(ctxKey{}).(type) {
-	case Tenant:
-		t = v
-	case *Tenant: // stored by Middleware from an immutable cache entry
-		if v != nil {
-			t = *v
-		}
-	}
-	if t.ID.IsZero() {
+	t, _ := ctx.Value(ctxKey{}).(*Tenant)
+	if t == nil || t.ID.IsZero() {
 		return Tenant{}, false
 	}
-	return t, true
+	return *t, true
+}
+
+// tenantCtx is the context that carries a tenant: context.WithValue for
+// the key ctxKey{}, in one allocation that can also hold what the tenant
+// points at (NewContext) or the URL of the request it was made for
+// (Middleware). Every other method and key is its parent's, so
+// cancellation, deadlines and context.Cause pass through unchanged.
+type tenantCtx struct {
+	context.Context
+	t *Tenant // never nil, never mutated
+}
+
+func (c *tenantCtx) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c.t
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context for debugging, like the contexts of package
+// context, without the tenant's fields.
+func (c *tenantCtx) String() string {
+	parent := "context"
+	if s, ok := c.Context.(interface{ String() string }); ok {
+		parent = s.String()
+	}
+	return parent + ".WithTenant"
 }
 
 // newContextShared stores a pointer to a tenant that nobody mutates (a Cache
 // entry), which saves copying the Tenant to the heap on every request.
 func newContextShared(ctx context.Context, t *Tenant) context.Context {
-	return context.WithValue(ctx, ctxKey{}, t)
+	return &tenantCtx{Context: ctx, t: t}
+}
+
+// newContextSharedURL is newContextShared that also holds a copy of u in the
+// same allocation and returns a pointer to that copy: the URL of the request
+// the context is made for, which lives exactly as long.
+func newContextSharedURL(ctx context.Context, t *Tenant, u *url.URL) (context.Context, *url.URL) {
+	o := &struct {
+		c tenantCtx
+		u url.URL
+	}{c: tenantCtx{Context: ctx, t: t}, u: *u}
+	return &o.c, &o.u
 }
 
 // Require returns the tenant carried by ctx, or ErrNoTenant.
