@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,12 @@ type Config struct {
 	// redisstore default ("tk:rl:"); set it to let several demos share one
 	// Redis.
 	RedisPrefix string
+	// TrustedProxies are the networks of reverse proxies in front of the
+	// demo (--trusted-proxy). Only for a connection from one of them is
+	// X-Forwarded-For read (right-most untrusted hop) to find the client
+	// that the guest limit is keyed by and that cross-tenant attempts are
+	// logged with. Default: none; the connection's address is the client.
+	TrustedProxies []netip.Prefix
 	// Logger receives the demo's logs. Default: discard.
 	Logger *slog.Logger
 }

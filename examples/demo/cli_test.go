@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -57,6 +58,8 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "--size", "huge"}, 2, "unknown size"},
 		{[]string{"serve", "--addr", "8080"}, 2, "want host:port"},
 		{[]string{"serve", "--trust-tenant-header"}, 2, "needs --tenant-header"},
+		{[]string{"serve", "--trusted-proxy", "10.0.0.0/8,proxy.internal"}, 2, `--trusted-proxy "proxy.internal": want a network`},
+		{[]string{"serve", "--trusted-proxy", "fe80::1%eth0"}, 2, "want a network"},
 		{[]string{"seed", "--db", ""}, 2, "empty database location"},
 		{[]string{"seed", "--db", "host=db user=app dbname=demo"}, 2, "use a postgres://"},
 		{[]string{"serve", "--db", "x.db", "--app-db", "postgres://app@db/demo"}, 2, "--app-db applies to PostgreSQL only"},
@@ -245,4 +248,16 @@ func TestResetDropsTokens(t *testing.T) {
 	b := openApp(t, Config{DB: db})
 	r = get(t, b.Handler(), "http://acme.localhost/api/tenant", "Authorization", "Bearer "+old)
 	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+}
+
+func TestParseProxies(t *testing.T) {
+	got, err := parseProxies([]string{"10.1.2.3/8", "127.0.0.1", "fd00::/8", "2001:db8::7"})
+	require.NoError(t, err)
+	require.Equal(t, []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"),
+		netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("2001:db8::7/128"),
+	}, got)
+	got, err = parseProxies(nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.Var(&bases, "base-domain", "base domain whose subdomains name tenants (repeatable, comma-separated; default localhost)")
 	header := fs.String("tenant-header", "", "also resolve the tenant from this request header (e.g. X-Tenant); ignored unless --trust-tenant-header")
 	trust := fs.Bool("trust-tenant-header", false, "trust --tenant-header (only behind a proxy that sets or strips it)")
+	var proxies stringList
+	fs.Var(&proxies, "trusted-proxy", "network of a reverse proxy in front of the demo, e.g. 10.0.0.0/8 or 127.0.0.1 (repeatable, comma-separated); behind it the client is the right-most untrusted X-Forwarded-For hop")
 	redisAddr := fs.String("redis", e.Getenv(rateLimitRedisEnv), "Redis host:port (or comma-separated cluster nodes) for rate limits and quotas shared by every server process; default $"+rateLimitRedisEnv+", empty means in memory")
 	adminEnv := "TENANTKIT_ADMIN_TOKEN"
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
@@ -68,13 +71,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *trust && *header == "" {
 		return usagef("--trust-tenant-header needs --tenant-header")
 	}
+	trusted, err := parseProxies(proxies)
+	if err != nil {
+		return err
+	}
 	level := slog.LevelInfo
 	if *quiet {
 		level = slog.LevelWarn
 	}
 	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := Config{DB: *db, AppDB: *appDB, Size: *size, BaseDomains: bases, TenantHeader: *header,
-		TrustTenantHeader: *trust, AdminToken: e.Getenv(adminEnv), Redis: *redisAddr, Logger: logger}
+		TrustTenantHeader: *trust, TrustedProxies: trusted, AdminToken: e.Getenv(adminEnv), Redis: *redisAddr, Logger: logger}
 
 	if src, err := parseDataSource(*db); err == nil {
 		logger.LogAttrs(ctx, slog.LevelInfo, "opening database", slog.String("dialect", src.Dialect.String()), slog.String("db", src.Display))
@@ -274,4 +281,22 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// parseProxies parses --trusted-proxy values: CIDR prefixes, or single
+// addresses (a /32 or /128).
+func parseProxies(vs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(vs))
+	for _, v := range vs {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil || a.Zone() != "" {
+				return nil, usagef("--trusted-proxy %q: want a network such as 10.0.0.0/8 or fd00::/8, or one address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

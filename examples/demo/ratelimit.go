@@ -68,11 +68,19 @@ func (a *App) guestLimit(next http.Handler) http.Handler {
 		panic(err) // the limits are constants
 	}
 	l := ratelimit.New(a.rateLimitStore(), plans, &ratelimit.Options{
-		KeyBy:  ratelimit.ByClientIP,
-		Charge: badCredential,
-		Logger: a.Logger,
+		KeyBy:    ratelimit.ByClientIP,
+		ClientIP: a.clientIP(),
+		Charge:   badCredential,
+		Logger:   a.Logger,
 	})
 	return l.Handler(next)
+}
+
+// clientIP finds a request's client: the connection's address, or behind
+// a trusted proxy (Config.TrustedProxies) the right-most untrusted
+// X-Forwarded-For hop.
+func (a *App) clientIP() *ratelimit.ClientIP {
+	return ratelimit.NewClientIP(a.Config.TrustedProxies...)
 }
 
 // badCredential reports whether a response refused a presented bearer

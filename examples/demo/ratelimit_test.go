@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/internal/testenv"
+	"github.com/tenantkit/tenantkit/tenant"
 )
 
 // TestPlanLimitAndQuotaHeaders: initech is on the basic plan (100/min) with
@@ -109,4 +113,38 @@ func TestPlanLimitOnRedis(t *testing.T) {
 	keys, err := rc.Keys(t.Context(), prefix+"*").Result()
 	require.NoError(t, err)
 	require.NotEmpty(t, keys, "limits and quotas are kept in Redis")
+}
+
+// TestGuestLimitBehindTrustedProxy: with --trusted-proxy naming the proxy
+// the connections come from, guesses are charged to the client in
+// X-Forwarded-For, so clients behind one proxy do not share a budget and a
+// client cannot escape its own by writing hops to the left.
+func TestGuestLimitBehindTrustedProxy(t *testing.T) {
+	proxy := netip.MustParsePrefix("192.0.2.0/24") // httptest's RemoteAddr is 192.0.2.1
+	a := openApp(t, Config{DB: allBackends[0].db(t), TrustedProxies: []netip.Prefix{proxy}})
+	h := a.Handler()
+	tok, _ := mintToken(t, a, "initech", demoScopes...)
+	url := "http://initech.localhost/api/tenant"
+	guess := bearer("aaaaaaaaaaaaaaaa|" + strings.Repeat("B", 43))
+	for i := range 31 {
+		// The client forges a different left-most hop every time; the
+		// proxy appends the address it saw.
+		xff := fmt.Sprintf("10.9.%d.%d, 198.51.100.9", i/200, i%200)
+		r := get(t, h, url, append(guess, "X-Forwarded-For", xff)...)
+		require.Equal(t, http.StatusUnauthorized, r.Status, "guess %d reaches the token check", i+1)
+	}
+	r := get(t, h, url, append(bearer(tok), "X-Forwarded-For", "10.0.0.1, 198.51.100.9")...)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "198.51.100.9 is refused whatever it forges")
+	r = get(t, h, url, append(bearer(tok), "X-Forwarded-For", "198.51.100.10")...)
+	require.Equal(t, http.StatusOK, r.Status, "another client behind the same proxy has its own budget: %s", r.Body)
+
+	// A cross-tenant attempt is logged with the same client.
+	r = get(t, h, "http://acme.localhost/api/tenant", append(bearer(tok), "X-Forwarded-For", "203.0.113.50")...)
+	require.Equal(t, http.StatusForbidden, r.Status)
+	var ip string
+	require.NoError(t, a.DB.SystemTx(tenant.WithSystem(t.Context()), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(t.Context(), a.q(
+			`SELECT ip FROM audit_logs WHERE action = 'cross_tenant_access_denied' ORDER BY id DESC LIMIT 1`)).Scan(&ip)
+	}))
+	require.Equal(t, "203.0.113.50", ip)
 }

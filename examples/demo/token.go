@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/sqldialect"
+	"github.com/tenantkit/tenantkit/ratelimit"
 	"github.com/tenantkit/tenantkit/tenant"
 	"github.com/tenantkit/tenantkit/tokenscope"
 )
@@ -111,7 +112,8 @@ func (a *App) tokenGate(next http.Handler) http.Handler {
 		panic(err) // the options are constants
 	}
 	check := tokenscope.New(tokenscope.NewCachedVerifier(store, &tokenscope.CacheOptions{TTL: tokenCacheTTL}),
-		&tokenscope.Options{Realm: "tenantkit-demo", Auditor: tokenscope.AuditorFunc(a.auditCrossTenant), Logger: a.Logger})
+		&tokenscope.Options{Realm: "tenantkit-demo", Auditor: tokenscope.AuditorFunc(a.auditCrossTenant),
+			ClientIP: clientAddr(a.clientIP()), Logger: a.Logger})
 
 	next = a.recordTokenUse(store, next)
 	classify := http.NewServeMux()
@@ -328,4 +330,16 @@ func organizationBySlug(ctx context.Context, db *sql.DB, d sqldialect.Dialect, s
 		return 0, "", fmt.Errorf("look up tenant %q (is the database seeded?): %w", slug, err)
 	}
 	return id, status, nil
+}
+
+// clientAddr is tokenscope's Options.ClientIP over the guest limiter's
+// notion of the client, so an audited attempt names the address that was
+// charged for it.
+func clientAddr(c *ratelimit.ClientIP) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if ip, ok := c.Addr(r); ok {
+			return ip.String()
+		}
+		return ""
+	}
 }
