@@ -145,27 +145,34 @@ var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 
 // BenchmarkMiddleware measures the full middleware per request (tenant
 // from context, plan lookup, decision on the memory store, five headers)
-// against the bare handler; the overhead is the difference.
+// against the bare handler; the overhead is the difference. quotas adds a
+// daily and a monthly enforcing quota to each decision and its headers;
+// guest keys by client IP.
 func BenchmarkMiddleware(b *testing.B) {
-	b.Run("bare", func(b *testing.B) { benchServe(b, bareHandler) })
-	b.Run("ratelimit", func(b *testing.B) {
+	// limiter returns a Limiter on the memory store whose enterprise plan
+	// and guest limit are benchLimit.
+	limiter := func(b *testing.B, opts *ratelimit.Options) *ratelimit.Limiter {
 		set := ratelimit.DefaultPlanSet()
-		set.Plans["enterprise"] = benchLimit
+		set.Plans["enterprise"], set.Guest = benchLimit, benchLimit
 		plans, err := ratelimit.NewPlans(set)
 		if err != nil {
 			b.Fatal(err)
 		}
-		l := ratelimit.New(ratelimit.NewMemory(nil), plans, nil)
+		return ratelimit.New(ratelimit.NewMemory(nil), plans, opts)
+	}
+	b.Run("bare", func(b *testing.B) { benchServe(b, bareHandler) })
+	b.Run("ratelimit", func(b *testing.B) {
+		benchServe(b, limiter(b, nil).Handler(bareHandler))
+	})
+	b.Run("quotas", func(b *testing.B) {
+		quotas := []ratelimit.Quota{
+			{Name: "api_calls", Period: ratelimit.Day, Max: 1 << 40},
+			{Name: "api_calls", Period: ratelimit.Month, Max: 1 << 45},
+		}
+		l := limiter(b, &ratelimit.Options{Quotas: func(tenant.Tenant) []ratelimit.Quota { return quotas }})
 		benchServe(b, l.Handler(bareHandler))
 	})
 	b.Run("guest", func(b *testing.B) {
-		set := ratelimit.DefaultPlanSet()
-		set.Guest = benchLimit
-		plans, err := ratelimit.NewPlans(set)
-		if err != nil {
-			b.Fatal(err)
-		}
-		l := ratelimit.New(ratelimit.NewMemory(nil), plans, &ratelimit.Options{KeyBy: ratelimit.ByClientIP})
-		benchServe(b, l.Handler(bareHandler))
+		benchServe(b, limiter(b, &ratelimit.Options{KeyBy: ratelimit.ByClientIP}).Handler(bareHandler))
 	})
 }

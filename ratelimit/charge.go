@@ -65,7 +65,7 @@ func (b *blockList) put(key string, now time.Time, r Result) {
 func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	t, hasTenant, pe := l.subject(r)
 	blk := new(reqBlock)
-	key := l.key(r, t, hasTenant, blk)
+	key := l.key(r, t.ID, hasTenant, blk)
 	if res, ok := l.blocks.get(key, l.opts.Now()); ok {
 		sc := l.pool.Get().(*scratch)
 		sc.req = Request{Key: key, Limit: pe.lim}

@@ -115,6 +115,11 @@
 // slog.Logger with tenant_id ("guest" for guests), ip, user_agent, attempts
 // (units in use plus this request), endpoint and method.
 //
+// Header values that are the same for many responses (RateLimit-Policy,
+// X-RateLimit-Limit) are slices shared between them, of capacity 1 so that
+// Header.Add copies: a handler may Set, Add or Del these headers but must
+// not write into the slice a response holds.
+//
 // # Keys
 //
 // Tenant requests are keyed per tenant by default (ByTenant: the whole

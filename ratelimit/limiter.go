@@ -228,7 +228,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	t, hasTenant, pe := l.subject(r)
 	sc := l.pool.Get().(*scratch)
 	blk := new(reqBlock)
-	sc.req = Request{Key: l.key(r, t, hasTenant, blk), Limit: pe.lim}
+	sc.req = Request{Key: l.key(r, t.ID, hasTenant, blk), Limit: pe.lim}
 	if hasTenant && l.opts.Quotas != nil {
 		sc.req.Quotas = l.opts.Quotas(t)
 	}
@@ -264,8 +264,9 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 // decision has (taking a unit always moves the TAT past now).
 func undecided(d *Decision) bool { return d.Degraded && d.Allowed && d.ResetAfter <= 0 }
 
-// key returns the store key of r, built in blk.
-func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool, blk *reqBlock) string {
+// key returns the store key of r, whose tenant is id when hasTenant, built
+// in blk.
+func (l *Limiter) key(r *http.Request, id tenant.ID, hasTenant bool, blk *reqBlock) string {
 	if l.opts.Key != nil {
 		if k := l.opts.Key(r); k != "" {
 			return k
@@ -276,7 +277,7 @@ func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool, blk *req
 	}
 	switch l.opts.KeyBy {
 	case ByTenantAndIP:
-		b := append(append(append(blk.tail(), "tenant:"...), t.ID...), "|ip:"...)
+		b := append(append(append(blk.tail(), "tenant:"...), id...), "|ip:"...)
 		return blk.commit(l.appendIP(b, r))
 	case ByToken:
 		if tok, ok := bearer(r); ok {
@@ -284,7 +285,7 @@ func (l *Limiter) key(r *http.Request, t tenant.Tenant, hasTenant bool, blk *req
 			return blk.commit(hex.AppendEncode(append(blk.tail(), "token:"...), sum[:16]))
 		}
 	}
-	return blk.commit(append(append(blk.tail(), "tenant:"...), t.ID...))
+	return blk.commit(append(append(blk.tail(), "tenant:"...), id...))
 }
 
 // appendIP appends the client's /32 or /64, or "unknown".
@@ -300,9 +301,17 @@ func (l *Limiter) appendIP(b []byte, r *http.Request) []byte {
 // the header value slices. Bytes of buf are never written again once a
 // string points at them, so the strings are immutable as Go requires; a
 // store may keep the key (the block then stays alive with it).
+//
+// The block is 128 bytes, a size class of its own: buf holds the key of a
+// UUID tenant ID ("tenant:" and 36 bytes), of a token or of a client IP
+// with a RateLimit value of 25 bytes or so ("professional";r=500;t=60),
+// the values of X-RateLimit-Remaining and -Reset being substrings of
+// RateLimit's. What does not fit (long keys, such as a UUID with a client
+// IP, long names, quotas) is appended to an array of its own, one more
+// allocation.
 type reqBlock struct {
 	vals [3]string
-	buf  [112]byte
+	buf  [72]byte
 	n    int // bytes of buf handed out
 }
 
@@ -332,7 +341,9 @@ func bearer(r *http.Request) (string, bool) {
 
 // setHeaders writes the rate-limit headers of the decision in sc. The
 // dynamic values and their slices live in blk; the constant ones are the
-// plan's shared slices.
+// plan's shared slices. X-RateLimit-Remaining and (in delta seconds)
+// X-RateLimit-Reset are the same numbers as RateLimit's r and t, so they
+// are substrings of the RateLimit value rather than formatted again.
 func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch, blk *reqBlock) {
 	d := &sc.d
 	if d.Limit != pe.lim {
@@ -342,53 +353,67 @@ func (l *Limiter) setHeaders(h http.Header, pe *planEntry, sc *scratch, blk *req
 	if !d.Allowed {
 		reset = ceilSeconds(d.RetryAfter)
 	}
-	b := appendRateLimit(blk.tail(), pe.name, int64(d.Remaining), reset)
-	nRL := len(b)
-	policy := pe.policy
-	if len(d.Quotas) > 0 {
-		pb := append([]byte(nil), policy...)
-		for _, qr := range d.Quotas {
-			if qr.Quota.Max == 0 {
-				continue
-			}
-			name := quotaName(qr.Quota)
-			b = append(b, ", "...)
-			b = appendRateLimit(b, name, qr.Quota.Max-qr.Used, ceilSeconds(qr.ResetAt.Sub(l.opts.Now())))
-			pb = append(pb, ", "...)
-			pb = appendPolicy(pb, name, qr.Quota.Max, quotaWindow(qr.Quota.Period))
-		}
-		policy = string(pb)
-		nRL = len(b)
-	}
+	b := append(append(blk.tail(), pe.name...), ";r="...)
+	r0 := len(b)
 	b = strconv.AppendInt(b, sfInt(int64(d.Remaining)), 10)
-	nRem := len(b)
+	r1 := len(b)
+	b = append(b, ";t="...)
+	t0 := len(b)
+	b = strconv.AppendInt(b, sfInt(reset), 10)
+	t1 := len(b)
+	var policyV []string
+	if len(d.Quotas) > 0 {
+		b, policyV = l.appendQuotas(b, pe, d.Quotas)
+	}
+	nRL := len(b)
 	if l.opts.ResetUnix {
 		b = strconv.AppendInt(b, l.opts.Now().Add(time.Duration(reset)*time.Second).Unix(), 10)
-	} else {
-		b = strconv.AppendInt(b, reset, 10)
+		t0, t1 = nRL, len(b)
 	}
 	s := blk.commit(b)
 	v := &blk.vals
-	v[0], v[1], v[2] = s[:nRL], s[nRL:nRem], s[nRem:]
-	if len(policy) == len(pe.policy) {
-		h[HeaderPolicy] = pe.policyV
-	} else {
-		h[HeaderPolicy] = []string{policy}
+	v[0], v[1], v[2] = s[:nRL], s[r0:r1], s[t0:t1]
+	if policyV == nil {
+		policyV = pe.policyV
 	}
+	h[HeaderPolicy] = policyV
 	h[HeaderRateLimit] = v[0:1:1]
 	h[HeaderLimit] = pe.quotaV
 	h[HeaderRemaining] = v[1:2:2]
 	h[HeaderReset] = v[2:3:3]
 }
 
-// quotaName is the sf-string naming a quota in the headers, e.g.
-// "api_calls/day".
-func quotaName(q Quota) string {
+// appendQuotas appends the RateLimit items of the enforcing quotas in qs to
+// b and returns the RateLimit-Policy value that adds their policies to the
+// plan's, or nil when no quota enforces (count-only quotas are not shown).
+func (l *Limiter) appendQuotas(b []byte, pe *planEntry, qs []QuotaResult) ([]byte, []string) {
+	var now time.Time
+	n := 0
+	for _, qr := range qs {
+		if qr.Quota.Max == 0 {
+			continue
+		}
+		if n++; n == 1 {
+			now = l.opts.Now()
+		}
+		b = appendQuotaName(append(b, ", "...), qr.Quota)
+		b = appendRateLimit(b, "", qr.Quota.Max-qr.Used, ceilSeconds(qr.ResetAt.Sub(now)))
+	}
+	if n == 0 {
+		return b, nil
+	}
+	return b, pe.quotaPolicy(qs, n)
+}
+
+// appendQuotaName appends the sf-string naming a quota in the headers,
+// e.g. "api_calls/day".
+func appendQuotaName(b []byte, q Quota) []byte {
 	p := "/day"
 	if q.Period == Month {
 		p = "/month"
 	}
-	return string(appendSFString(nil, q.Name+p))
+	b = appendSFString(b, q.Name)
+	return append(append(b[:len(b)-1], p...), '"')
 }
 
 func quotaWindow(p QuotaPeriod) time.Duration {

@@ -56,6 +56,60 @@ type planEntry struct {
 	// so an Add on a response copies instead of writing into them).
 	policyV []string
 	quotaV  []string
+
+	// The last RateLimit-Policy value built with enforcing quotas, shared
+	// like policyV by the responses whose quotas state the same policies.
+	qpol atomic.Pointer[quotaPolicy]
+}
+
+// quotaPolicy is a plan's RateLimit-Policy value with the policies of the
+// enforcing quotas it was built for. It never changes once stored.
+type quotaPolicy struct {
+	quotas []Quota // Name, Period and Max: all the value depends on
+	v      []string
+}
+
+// matches reports whether the n enforcing quotas (Max > 0) of qs state
+// the policies c was built for, in the same order.
+func (c *quotaPolicy) matches(qs []QuotaResult, n int) bool {
+	if n != len(c.quotas) {
+		return false
+	}
+	i := 0
+	for _, qr := range qs {
+		if qr.Quota.Max == 0 {
+			continue
+		}
+		q := &c.quotas[i]
+		if q.Max != qr.Quota.Max || q.Period != qr.Quota.Period || q.Name != qr.Quota.Name {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+// quotaPolicy returns the RateLimit-Policy value of e followed by the
+// policies of the n enforcing quotas of qs. Tenants of a plan usually
+// share their quotas, so the last value built is kept and reused while the
+// quotas are the same.
+func (e *planEntry) quotaPolicy(qs []QuotaResult, n int) []string {
+	if c := e.qpol.Load(); c != nil && c.matches(qs, n) {
+		return c.v
+	}
+	c := &quotaPolicy{quotas: make([]Quota, 0, n)}
+	b := make([]byte, 0, len(e.policy)+n*48)
+	b = append(b, e.policy...)
+	for _, qr := range qs {
+		if q := qr.Quota; q.Max != 0 {
+			c.quotas = append(c.quotas, Quota{Name: q.Name, Period: q.Period, Max: q.Max})
+			b = appendQuotaName(append(b, ", "...), q)
+			b = appendPolicy(b, "", q.Max, quotaWindow(q.Period))
+		}
+	}
+	c.v = []string{string(b)}
+	e.qpol.Store(c)
+	return c.v
 }
 
 type planTable struct {
