@@ -118,10 +118,13 @@ func FuzzPathPrefix(f *testing.F) {
 		// segment-by-segment reading, errors included.
 		if u.RawPath == "" {
 			for _, p := range []*pathPrefix{res, deep} {
-				key, err := p.parse(u)
+				key, strip, err := p.parse(u)
 				refKey, refErr := p.parseSegments(u.Path, false)
 				if key != refKey || (err == nil) != (refErr == nil) || err != nil && err.Error() != refErr.Error() {
 					t.Fatalf("%s: parse(%q) = %q, %v; segment by segment %q, %v", p.prefix, target, key, err, refKey, refErr)
+				}
+				if err == nil && strip != p.prefix+key {
+					t.Fatalf("%s: parse(%q) strips %q", p.prefix, target, strip)
 				}
 			}
 		}

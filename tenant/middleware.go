@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 )
 
 // Error codes in Error.Code and in the "error" member of the JSON body that
@@ -110,8 +109,7 @@ func NewMiddleware(r Resolver, d Directory, opts *MiddlewareOptions) *Middleware
 // cause (ErrNoCandidate, ErrInvalidKey, *ConflictError, ErrNotFound, a
 // directory error) and carries the status Handler would answer.
 func (m *Middleware) Resolve(r *http.Request) (Tenant, Candidate, error) {
-	var u url.URL
-	t, c, _, err := m.resolve(r, &u)
+	t, c, _, err := m.resolve(r)
 	if err != nil {
 		return Tenant{}, c, err
 	}
@@ -119,21 +117,24 @@ func (m *Middleware) Resolve(r *http.Request) (Tenant, Candidate, error) {
 }
 
 // resolve returns the tenant and its candidate. When the candidate has a
-// StripPrefix, it stores the URL the next handler gets in *u and reports
-// true.
-func (m *Middleware) resolve(r *http.Request, u *url.URL) (*Tenant, Candidate, bool, error) {
+// StripPrefix, it also returns a tenantURLCtx that holds the URL the next
+// handler gets, for the caller to complete with the tenant context.
+func (m *Middleware) resolve(r *http.Request) (*Tenant, Candidate, *tenantURLCtx, error) {
 	c, err := m.r.Resolve(r)
 	if err == nil && c.Key == "" {
 		err = ErrNoCandidate // a custom resolver's empty answer is no answer
 	}
 	if err != nil {
-		return nil, c, false, classifyResolveErr(err)
+		return nil, c, nil, classifyResolveErr(err)
 	}
-	strip := c.StripPrefix != ""
-	if strip && !stripPath(u, r.URL, c.StripPrefix) {
-		return nil, c, false, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
-			Message: "tenant path prefix does not match the request path",
-			Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, truncate(r.URL.EscapedPath(), 256))}
+	var uc *tenantURLCtx
+	if c.StripPrefix != "" {
+		uc = new(tenantURLCtx)
+		if !stripPath(&uc.u, r.URL, c.StripPrefix) {
+			return nil, c, nil, &Error{Status: http.StatusInternalServerError, Code: CodeTenantPathMalformed,
+				Message: "tenant path prefix does not match the request path",
+				Err:     fmt.Errorf("tenant: strip prefix %q from path %q", c.StripPrefix, truncate(r.URL.EscapedPath(), 256))}
+		}
 	}
 	var t *Tenant
 	if m.cache != nil {
@@ -151,15 +152,15 @@ func (m *Middleware) resolve(r *http.Request, u *url.URL) (*Tenant, Candidate, b
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
-		return nil, c, false, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
+		return nil, c, nil, &Error{Status: http.StatusNotFound, Code: CodeUnknownTenant, Message: "unknown tenant", Err: err}
 	default:
-		return nil, c, false, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
+		return nil, c, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeDirectoryFailed, Message: "tenant directory unavailable", Err: err}
 	}
 	if !t.Active() {
-		return nil, c, false, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
+		return nil, c, nil, &Error{Status: http.StatusForbidden, Code: CodeTenantSuspended, Message: "tenant is not active",
 			Err: fmt.Errorf("tenant: tenant %q has status %q", t.ID, t.Status)}
 	}
-	return t, c, strip, nil
+	return t, c, uc, nil
 }
 
 func classifyResolveErr(err error) *Error {
@@ -206,8 +207,7 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 		panic("tenant: Middleware: nil next handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var u url.URL // on the stack: copied into the context's allocation
-		t, c, strip, err := m.resolve(r, &u)
+		t, c, uc, err := m.resolve(r)
 		if err != nil {
 			if optional && errors.Is(err, ErrNoCandidate) {
 				ctx := r.Context()
@@ -221,13 +221,13 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 			m.fail(w, r, c, err)
 			return
 		}
-		if !strip {
+		if uc == nil {
 			next.ServeHTTP(w, r.WithContext(newContextShared(r.Context(), t)))
 			return
 		}
-		ctx, nu := newContextSharedURL(r.Context(), t, &u)
-		r2 := r.WithContext(ctx)
-		r2.URL = nu
+		uc.c = tenantCtx{Context: r.Context(), t: t}
+		r2 := r.WithContext(&uc.c)
+		r2.URL = &uc.u
 		next.ServeHTTP(w, r2)
 	})
 }

@@ -369,38 +369,36 @@ func PathPrefix(prefix string) Resolver {
 }
 
 func (p *pathPrefix) Resolve(r *http.Request) (Candidate, error) {
-	key, err := p.parse(r.URL)
+	key, strip, err := p.parse(r.URL)
 	if err != nil {
 		return Candidate{}, err
-	}
-	// The strip prefix is "/t/" + key: a substring of the path when the path
-	// has no escapes and so reads literally, else a new string.
-	strip, ok := strings.CutPrefix(r.URL.Path, p.prefix)
-	if ok && r.URL.RawPath == "" && strings.HasPrefix(strip, key) {
-		strip = r.URL.Path[:len(p.prefix)+len(key)]
-	} else {
-		strip = p.prefix + key
 	}
 	return Candidate{Key: key, Source: SourcePath, StripPrefix: strip}, nil
 }
 
-// parse is the path parser: it returns the tenant segment of u.
-func (p *pathPrefix) parse(u *url.URL) (string, error) {
+// parse is the path parser: it returns the tenant segment of u and the
+// decoded prefix to strip ("/t/" + key).
+func (p *pathPrefix) parse(u *url.URL) (key, strip string, err error) {
 	if u.RawPath != "" {
-		return p.parseSegments(u.EscapedPath(), true)
+		key, err = p.parseSegments(u.EscapedPath(), true)
+		if err != nil {
+			return "", "", err
+		}
+		return key, p.prefix + key, nil
 	}
 	// Fast path: no escaping in the path, the decoded form is the raw form
 	// and the prefix segments match exactly when the path starts with the
-	// prefix (the same answer as parseSegments, without the loop).
+	// prefix (the same answer as parseSegments, without the loop). The strip
+	// prefix is then a substring of the path.
 	rest, ok := strings.CutPrefix(u.Path, p.prefix)
 	if !ok {
-		return "", errNoPath
+		return "", "", errNoPath
 	}
-	seg, _, _ := strings.Cut(rest, "/")
-	if !validKey(seg) {
-		return "", invalidKey(SourcePath, seg)
+	key, _, _ = strings.Cut(rest, "/")
+	if !validKey(key) {
+		return "", "", invalidKey(SourcePath, key)
 	}
-	return seg, nil
+	return key, u.Path[:len(p.prefix)+len(key)], nil
 }
 
 // parseSegments reads the tenant segment from raw segment by segment; when

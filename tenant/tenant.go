@@ -103,15 +103,13 @@ func newContextShared(ctx context.Context, t *Tenant) context.Context {
 	return &tenantCtx{Context: ctx, t: t}
 }
 
-// newContextSharedURL is newContextShared that also holds a copy of u in the
-// same allocation and returns a pointer to that copy: the URL of the request
-// the context is made for, which lives exactly as long.
-func newContextSharedURL(ctx context.Context, t *Tenant, u *url.URL) (context.Context, *url.URL) {
-	o := &struct {
-		c tenantCtx
-		u url.URL
-	}{c: tenantCtx{Context: ctx, t: t}, u: *u}
-	return &o.c, &o.u
+// tenantURLCtx is a tenantCtx and the URL of the request it is made for, in
+// one allocation: Middleware strips a path tenant into u before it looks the
+// tenant up, then serves the request copy with &c as its context and &u as
+// its URL, which live exactly as long as each other.
+type tenantURLCtx struct {
+	c tenantCtx
+	u url.URL
 }
 
 // Require returns the tenant carried by ctx, or ErrNoTenant.

@@ -46,9 +46,12 @@ func TestContextIsTransparent(t *testing.T) {
 	u := &url.URL{Path: "/api/x", RawQuery: "q=1"}
 	shared := acme
 	for name, wrap := range map[string]func(context.Context) context.Context{
-		"NewContext":           func(p context.Context) context.Context { return NewContext(p, acme) },
-		"newContextShared":     func(p context.Context) context.Context { return newContextShared(p, &shared) },
-		"newContextSharedURL":  func(p context.Context) context.Context { c, _ := newContextSharedURL(p, &shared, u); return c },
+		"NewContext":       func(p context.Context) context.Context { return NewContext(p, acme) },
+		"newContextShared": func(p context.Context) context.Context { return newContextShared(p, &shared) },
+		"tenantURLCtx": func(p context.Context) context.Context {
+			uc := &tenantURLCtx{c: tenantCtx{Context: p, t: &shared}, u: *u}
+			return &uc.c
+		},
 		"NewContext of system": func(p context.Context) context.Context { return NewContext(WithSystem(p), acme) },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -79,17 +82,6 @@ func TestContextIsTransparent(t *testing.T) {
 			require.Equal(t, acme.ID, IDFromContext(child))
 		})
 	}
-}
-
-func TestContextSharedURLIsACopy(t *testing.T) {
-	u := &url.URL{Path: "/api/x"}
-	shared := acme
-	ctx, nu := newContextSharedURL(context.Background(), &shared, u)
-	require.NotSame(t, u, nu)
-	require.Equal(t, *u, *nu)
-	nu.Path = "/other"
-	require.Equal(t, "/api/x", u.Path)
-	require.Equal(t, acme.ID, IDFromContext(ctx))
 }
 
 // The middleware's cost over the unavoidable request copy is one allocation,
