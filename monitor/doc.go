@@ -27,8 +27,8 @@
 // the handler panicked (the panic is re-raised, not swallowed); 4xx answers
 // are the client's errors and do not count against the tenant's health.
 //
-// Per tenant the Recorder keeps, in fixed memory (about 800 bytes with the
-// map entry, measured by BenchmarkRecorderMemoryPerTenant):
+// Per tenant the Recorder keeps, in fixed memory (about 800 bytes with its
+// table entry, measured by BenchmarkRecorderMemoryPerTenant):
 //
 //   - 26 hourly slots of request and error counts: the 24 hours of the
 //     window, the current hour, and one more so a 25-hour local day (the DST
@@ -43,13 +43,17 @@
 //     may include up to 6 more hours of history.
 //   - the time of the last request, to the second.
 //
-// Counters are atomics found through a sharded copy-on-write map that
-// readers never lock; the response-writer wrapper (which implements Unwrap
-// and Flush) comes from a sync.Pool. With the default clock a request costs
-// two monotonic clock reads: wall time is derived from a base that reads
-// re-synchronise when the wall clock is stepped. A request costs about
-// 100 ns and 0 allocations (BenchmarkRecorderHandler; half of it is the two
-// clock reads on a VM whose vDSO clock is slow).
+// Counters are atomics found through sharded copy-on-write hash tables that
+// readers never lock: one keyed hash of the tenant ID picks both the shard
+// and the slot. The response-writer wrapper (which implements Unwrap, Flush,
+// Hijack and ReadFrom, so http.ResponseController works through it) comes
+// from a sync.Pool. With the default clock a request costs two monotonic
+// clock reads and no wall-clock read: the hour slot's wall time is derived
+// from a base that reads re-synchronise when the wall clock is stepped.
+// BenchmarkRecorderHandler runs the bare handler beside the Recorder; the
+// difference, the Recorder's own cost, is 0 allocations and about 120–140 ns
+// per request on a 2-core VM, of which about 60 ns are the two clock reads
+// (its vDSO clock costs about 30 ns a read) and about 20 ns tenant.FromContext.
 //
 // MaxTenants (default 10000) caps tracked tenants: requests of further
 // tenants only increment Overflow, so memory is bounded whatever tenant IDs

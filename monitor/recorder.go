@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"bufio"
-	"hash/maphash"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +21,8 @@ const (
 	hourSlots    = 26
 	blockHours   = 6
 	blockSlots   = 5
-	numShards    = 1024
+	shardBits    = 10
+	numShards    = 1 << shardBits
 	defaultCap   = 10000
 	secondsPerHr = 3600
 )
@@ -61,19 +61,20 @@ type Recorder struct {
 	overflow   atomic.Uint64
 	untenanted atomic.Uint64
 
-	seed   maphash.Seed
+	keys   hashKeys
 	shards [numShards]shard
 	pool   sync.Pool
 }
 
 type shard struct {
-	mu sync.Mutex // serialises writers; readers never lock
-	m  atomic.Pointer[map[tenant.ID]*series]
-	_  [40]byte // keep shards on separate cache lines
+	mu sync.Mutex            // serialises writers; readers never lock
+	t  atomic.Pointer[table] // nil: no tenant
+	_  [48]byte              // keep shards on separate cache lines
 }
 
 // series is one tenant's recorded data: about 750 bytes.
 type series struct {
+	id    tenant.ID  // as the caller passed it; the table matches it
 	mu    sync.Mutex // taken only to recycle a slot for a new hour or block
 	last  atomic.Int64
 	hours [hourSlots]hourSlot
@@ -106,7 +107,7 @@ func NewRecorder(opts *RecorderOptions) *Recorder {
 	if o.MaxTenants <= 0 {
 		o.MaxTenants = defaultCap
 	}
-	r := &Recorder{now: o.Now, loc: o.Location, max: int64(o.MaxTenants), seed: maphash.MakeSeed()}
+	r := &Recorder{now: o.Now, loc: o.Location, max: int64(o.MaxTenants), keys: newHashKeys()}
 	r.mono = opts == nil || opts.Now == nil
 	r.created = r.now()
 	r.origin = r.created
@@ -114,10 +115,6 @@ func NewRecorder(opts *RecorderOptions) *Recorder {
 	_, off := r.created.In(r.loc).Zone()
 	r.align = int64(((off % secondsPerHr) + secondsPerHr) % secondsPerHr)
 	r.pool.New = func() any { return new(statusWriter) }
-	for i := range r.shards {
-		m := map[tenant.ID]*series{}
-		r.shards[i].m.Store(&m)
-	}
 	return r
 }
 
@@ -156,37 +153,38 @@ func (r *Recorder) hourOfUnix(sec int64) uint32 {
 
 func blockOf(h uint32) uint32 { return (h-1)/blockHours + 1 }
 
-func (r *Recorder) lookup(id tenant.ID) *series {
-	sh := &r.shards[maphash.String(r.seed, string(id))%numShards]
-	return (*sh.m.Load())[id]
+func (r *Recorder) hash(id tenant.ID) uint64 { return r.keys.hash(string(id)) }
+
+// lookup returns the series of id, whose hash is h, or nil.
+func (r *Recorder) lookup(id tenant.ID, h uint64) *series {
+	if t := r.shards[h%numShards].t.Load(); t != nil {
+		return t.find(id, h)
+	}
+	return nil
 }
 
-// seriesFor returns id's series, creating it when there is room.
-func (r *Recorder) seriesFor(id tenant.ID) *series {
-	sh := &r.shards[maphash.String(r.seed, string(id))%numShards]
-	if s := (*sh.m.Load())[id]; s != nil {
-		return s
-	}
+// add returns the series of id, whose hash is h, creating it when there is
+// room, or nil when MaxTenants tenants are tracked. It is the slow path of
+// record, apart so that record stays small.
+func (r *Recorder) add(id tenant.ID, h uint64) *series {
 	if r.tracked.Load() >= r.max {
 		return nil
 	}
+	sh := &r.shards[h%numShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := *sh.m.Load()
-	if s := old[id]; s != nil {
-		return s
+	old := sh.t.Load()
+	if old != nil {
+		if s := old.find(id, h); s != nil {
+			return s
+		}
 	}
 	if r.tracked.Add(1) > r.max {
 		r.tracked.Add(-1)
 		return nil
 	}
-	s := new(series)
-	m := make(map[tenant.ID]*series, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[id] = s
-	sh.m.Store(&m)
+	s := &series{id: id}
+	sh.t.Store(old.with(s, h))
 	return s
 }
 
@@ -204,26 +202,27 @@ type clockBase struct {
 	wall int64 // Unix nanoseconds
 }
 
-// reading is an instant: Unix nanoseconds for the hour slot, and the
-// monotonic offset from the Recorder's origin for durations. Offsets never
-// depend on the base, so a rebase between a request's start and end cannot
-// distort its duration.
-type reading struct {
-	wall  int64
-	since time.Duration
+// clock reads the time for a request: with the default clock one monotonic
+// read, the offset from the Recorder's origin; with an injected clock its
+// reading in Unix nanoseconds. Durations are differences of two readings.
+// Offsets never depend on the base, so a rebase between a request's start
+// and end cannot distort its duration.
+func (r *Recorder) clock() time.Duration {
+	if r.mono {
+		return time.Since(r.origin)
+	}
+	return time.Duration(r.now().UnixNano())
 }
 
-// clock reads the time for a request. With the default clock it costs one
-// monotonic read; wall time is derived from the base, which rebase
-// re-synchronises when the wall clock is stepped.
-func (r *Recorder) clock() reading {
-	if !r.mono {
-		t := r.now()
-		return reading{wall: t.UnixNano(), since: time.Duration(t.UnixNano())}
+// wall returns the Unix nanoseconds of a clock reading: with the default
+// clock derived from the base, which rebase re-synchronises when the wall
+// clock is stepped, so the hour slot costs no wall-clock read.
+func (r *Recorder) wall(c time.Duration) int64 {
+	if r.mono {
+		b := r.base.Load()
+		return b.wall + int64(c-b.at)
 	}
-	since := time.Since(r.origin)
-	b := r.base.Load()
-	return reading{wall: b.wall + int64(since-b.at), since: since}
+	return int64(c)
 }
 
 // rebase re-synchronises the base with the wall clock when the derived wall
@@ -244,10 +243,13 @@ func (r *Recorder) rebase() {
 }
 
 func (r *Recorder) record(id tenant.ID, endNanos int64, d time.Duration, serverError bool) {
-	s := r.seriesFor(id)
+	hk := r.hash(id)
+	s := r.lookup(id, hk)
 	if s == nil {
-		r.overflow.Add(1)
-		return
+		if s = r.add(id, hk); s == nil {
+			r.overflow.Add(1)
+			return
+		}
 	}
 	h := r.hourOfUnix(endNanos / int64(time.Second))
 	if h == 0 {
@@ -318,36 +320,48 @@ func (s *series) recycleBlock(lb *latBlock, b uint32) bool {
 // pooled and implements Unwrap, Flush, Hijack and ReadFrom; as net/http
 // requires, next must not use it after returning.
 func (r *Recorder) Handler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		t, ok := tenant.FromContext(req.Context())
-		if !ok {
-			r.untenanted.Add(1)
-			next.ServeHTTP(w, req)
-			return
-		}
-		start := r.clock()
-		sw := r.pool.Get().(*statusWriter)
-		sw.ResponseWriter, sw.status = w, 0
-		panicked := true
-		defer func() {
-			end := r.clock()
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			r.record(t.ID, end.wall, end.since-start.since, panicked || status >= 500)
-			sw.ResponseWriter = nil
-			r.pool.Put(sw)
-		}()
-		next.ServeHTTP(sw, req)
-		panicked = false
-	})
+	return &recording{r: r, next: next}
+}
+
+// recording is the handler Recorder.Handler returns: a type rather than an
+// http.HandlerFunc closure, which saves a call per request.
+type recording struct {
+	r    *Recorder
+	next http.Handler
+}
+
+func (h *recording) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r := h.r
+	// The Recorder needs only the ID, not a copy of the whole Tenant.
+	id := tenant.IDFromContext(req.Context())
+	if id.IsZero() {
+		r.untenanted.Add(1)
+		h.next.ServeHTTP(w, req)
+		return
+	}
+	sw := r.pool.Get().(*statusWriter)
+	sw.ResponseWriter, sw.status, sw.returned = w, 0, false
+	start := r.clock()
+	defer r.done(sw, id, start)
+	h.next.ServeHTTP(sw, req)
+	sw.returned = true
+}
+
+// done records the request that sw served, whether next returned or
+// panicked, and recycles sw.
+func (r *Recorder) done(sw *statusWriter, id tenant.ID, start time.Duration) {
+	end := r.clock()
+	// A status never written is an implicit 200: not an error.
+	r.record(id, r.wall(end), end-start, !sw.returned || sw.status >= 500)
+	sw.ResponseWriter = nil
+	r.pool.Put(sw)
 }
 
 // statusWriter remembers the final status code written.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	returned bool // the handler returned rather than panicked
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -417,7 +431,7 @@ type Stats struct {
 func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
 	var st Stats
 	r.rebase()
-	s := r.lookup(id)
+	s := r.lookup(id, r.hash(id))
 	if s == nil {
 		return st
 	}
@@ -470,7 +484,7 @@ func (r *Recorder) Stats(id tenant.ID, from, to time.Time) Stats {
 func (r *Recorder) Hourly(id tenant.ID, to time.Time, n int) []uint64 {
 	n = max(0, min(n, hourSlots))
 	out := make([]uint64, n)
-	s := r.lookup(id)
+	s := r.lookup(id, r.hash(id))
 	h1 := r.hourOf(to)
 	if s == nil || h1 == 0 {
 		return out
@@ -500,24 +514,13 @@ func (r *Recorder) Sweep() int {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		old := *sh.m.Load()
-		var stale []tenant.ID
-		for id, s := range old {
-			if !s.activeSince(oldest) {
-				stale = append(stale, id)
-			}
-		}
-		if len(stale) > 0 {
-			m := make(map[tenant.ID]*series, len(old)-len(stale))
-			for k, v := range old {
-				m[k] = v
-			}
-			for _, id := range stale {
-				delete(m, id)
-			}
-			sh.m.Store(&m)
-			r.tracked.Add(-int64(len(stale)))
-			dropped += len(stale)
+		if old := sh.t.Load(); old != nil && old.any(func(s *series) bool { return !s.activeSince(oldest) }) {
+			// filter decides each tenant once more: one that became
+			// active since the check above is kept and not counted.
+			t, stale := old.filter(func(s *series) bool { return s.activeSince(oldest) })
+			sh.t.Store(t)
+			r.tracked.Add(-int64(stale))
+			dropped += stale
 		}
 		sh.mu.Unlock()
 	}
@@ -537,8 +540,12 @@ func (s *series) activeSince(h uint32) bool {
 func (r *Recorder) IDs() []tenant.ID {
 	var ids []tenant.ID
 	for i := range r.shards {
-		for id := range *r.shards[i].m.Load() {
-			ids = append(ids, id)
+		if t := r.shards[i].t.Load(); t != nil {
+			for _, e := range t.entries {
+				if e.s != nil {
+					ids = append(ids, e.s.id)
+				}
+			}
 		}
 	}
 	return ids

@@ -245,7 +245,7 @@ func TestRecorderMemoryPerTenantUnderOneKiB(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
-	t.Logf("%.0f bytes per tracked tenant (series and map entry; the ID strings are the caller's)", per)
+	t.Logf("%.0f bytes per tracked tenant (series and table entry; the ID strings are the caller's)", per)
 	require.LessOrEqual(t, per, 1024.0)
 	runtime.KeepAlive(rec)
 }
@@ -315,4 +315,80 @@ func TestRecorderDefaultClockMeasuresLatency(t *testing.T) {
 	require.GreaterOrEqual(t, k, bucketOf(25*time.Millisecond), "a 25 ms request is not faster than 25 ms")
 	require.Less(t, k, SlowBucket, "nor slower than 2 s")
 	require.WithinDuration(t, time.Now(), st.LastActivity, 2*time.Second, "wall time derived from the monotonic clock")
+}
+
+func TestRecorderHandlerStatusCases(t *testing.T) {
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+		err     bool
+	}{
+		{"nothing written is a 200", func(http.ResponseWriter, *http.Request) {}, false},
+		{"header only", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }, true},
+		{"informational then 200", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusContinue)
+			_, _ = w.Write([]byte("ok"))
+		}, false},
+		{"status after body is ignored, as net/http does", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "ok")
+			w.WriteHeader(500)
+		}, false},
+		{"ReadFrom is a 200", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.(io.ReaderFrom).ReadFrom(strings.NewReader("ok"))
+		}, false},
+		{"flushed then panicked", func(w http.ResponseWriter, _ *http.Request) {
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+			rec := NewRecorder(&RecorderOptions{Now: clk.Now})
+			h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				clk.Advance(3 * time.Second)
+				tc.handler(w, r)
+			}))
+			func() {
+				defer func() { _ = recover() }()
+				h.ServeHTTP(httptest.NewRecorder(), withTenant(httptest.NewRequest("GET", "/", nil), "a"))
+			}()
+			st := rec.Since("a", clk.Now().Add(-time.Hour))
+			require.Equal(t, uint64(1), st.Requests)
+			require.Equal(t, tc.err, st.Errors == 1)
+			require.Equal(t, uint64(1), st.Latency.CountAbove(2*time.Second), "latency from the injected clock")
+		})
+	}
+}
+
+func TestRecorderWriterWorksWithResponseController(t *testing.T) {
+	rec := NewRecorder(nil)
+	h := rec.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		// Reached through Unwrap: the wrapper has no such methods itself.
+		assert.NoError(t, rc.SetReadDeadline(time.Now().Add(time.Minute)))
+		assert.NoError(t, rc.SetWriteDeadline(time.Now().Add(time.Minute)))
+		assert.NoError(t, rc.EnableFullDuplex())
+		if r.URL.Path == "/hijack" {
+			conn, _, err := rc.Hijack()
+			if assert.NoError(t, err) {
+				_, _ = conn.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+				conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(503)
+		assert.NoError(t, rc.Flush())
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, withTenant(r, "a"))
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/flush", "/hijack"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	require.Eventually(t, func() bool { return rec.Since("a", time.Now().Add(-time.Hour)).Requests == 2 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, uint64(1), rec.Since("a", time.Now().Add(-time.Hour)).Errors, "the 503; the hijacked response is not an error")
 }
