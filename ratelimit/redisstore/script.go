@@ -16,54 +16,65 @@ import "github.com/redis/go-redis/v9"
 // divides period. The Go side reduces period/rate to lowest terms and keeps
 // (burst+n)*period below 2^53.
 //
+// The script is kept lean because its server time is most of what a decision
+// costs beyond the bare round trip: one TIME, one MGET for every value it
+// reads, one write per key it changes, no table beyond what the quota loop
+// needs, few calls into Lua's libraries (conversions by arithmetic, integer
+// division by remainder), and a reply of one string. (Redis turns a Lua
+// table into an array reply through a deferred length, in a reply buffer of
+// its own; a single bulk string goes out as it is.)
+//
 // Keys and arguments:
 //   - KEYS[1]: the GCRA state.
 //   - KEYS[2i], KEYS[2i+1]: quota i's counter of the earlier and of the later
 //     candidate period (the same key when not near a period boundary).
 //   - ARGV[1..4]: rate, period_us, burst, n.
-//   - ARGV[4+4(i-1)+1 .. +4]: quota i's max (0 counts only), boundary_us (0,
-//     or the Unix microsecond at which the later key takes over), and the
-//     Unix second at which each candidate key expires.
+//   - ARGV[4i+1 .. 4i+4]: quota i's max (0 counts only), boundary_us (0, or
+//     the Unix microsecond at which the later key takes over), and the Unix
+//     second at which each candidate key expires.
 //
-// Reply: {admit, limit_ok, remaining, retry_us, reset_us, now_us, then per
-// quota: used, allowed, later}.
+// Reply: one string of space-separated integers, "flags remaining retry_us
+// reset_us now_us" followed by "used qflags" per quota, where flags is
+// admitted (1) + limit admits (2) and qflags is the quota admits (1) + its
+// later key counted (2). Used is the counter after the decision.
 const takeSource = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
+local now = t[1] * 1000000 + t[2]
+-- (x + 0 converts a numeric string as tonumber does, without a call)
+local rate = ARGV[1] + 0
+local period = ARGV[2] + 0
+local burst = ARGV[3] + 0
+local n = ARGV[4] + 0
+local nq = (#ARGV - 4) / 4
 
-local function divmod(a, b)
-  local q = math.floor(a / b)
-  local r = a - q * b
-  if r < 0 then q = q - 1; r = r + b elseif r >= b then q = q + 1; r = r - b end
-  return q, r
-end
-
-local nquota = (#ARGV - 4) / 4
 -- One MGET reads the limit's state and each quota's counter of the period
--- the server clock is in.
-local rkeys, qkey, qlater = {KEYS[1]}, {}, {}
-for i = 1, nquota do
-  local boundary = tonumber(ARGV[4 + (i - 1) * 4 + 2])
-  local idx, later = 2 * i, 0
-  if boundary > 0 and now >= boundary then idx = idx + 1; later = 1 end
-  qkey[i] = KEYS[idx]; qlater[i] = later
-  rkeys[i + 1] = KEYS[idx]
+-- the server clock is in: qk[i] is the index in KEYS of quota i's counter,
+-- 2i (earlier period) or 2i+1 (later). MGET, unlike GET, reads a key of
+-- another type as absent: such a key under the prefix is replaced by the
+-- next admitted decision.
+local vals, qk
+if nq == 0 then
+  vals = redis.call('MGET', KEYS[1])
+else
+  local rk = {KEYS[1]}
+  qk = {}
+  for i = 1, nq do
+    local j = 2 * i
+    local boundary = ARGV[4 * i + 2] + 0
+    if boundary > 0 and now >= boundary then j = j + 1 end
+    qk[i] = j
+    rk[i + 1] = KEYS[j]
+  end
+  vals = redis.call('MGET', unpack(rk))
 end
--- (MGET, unlike GET, reads a key of another type as absent: such a key
--- under the prefix is replaced by the next admitted decision.)
-local vals = redis.call('MGET', unpack(rkeys))
 
 local tq, tr = now, 0
 local v = vals[1]
 if v then
   local a, b, c = string.match(v, '^(%d+):(%d+):(%d+)$')
   if not a then return redis.error_reply('ERR tenantkit: malformed rate limit state in ' .. KEYS[1]) end
-  a = tonumber(a); b = tonumber(b); c = tonumber(c)
-  if c ~= rate and b > 0 then
+  a = a + 0; b = b + 0
+  if b > 0 and c + 0 ~= rate then
     -- stored under another rate: round the fraction up to a whole
     -- microsecond (stricter, never looser)
     a = a + 1; b = 0
@@ -74,68 +85,90 @@ end
 local cap = burst * period
 local before = (tq - now) * rate + tr
 local after = before + n * period
-local aq, ar = divmod(tr + n * period, rate)
 local limit_ok = after <= cap
-
-local qused, qok, qnew = {}, {}, {}
 local admit = limit_ok
-for i = 1, nquota do
-  local max = tonumber(ARGV[4 + (i - 1) * 4 + 1])
-  local raw = vals[i + 1]
-  local used = 0
-  if raw then
-    if not string.match(raw, '^%d+$') then return redis.error_reply('ERR tenantkit: malformed quota counter in ' .. qkey[i]) end
-    used = tonumber(raw)
-  end
-  local ok = 1
-  if max > 0 and used + n > max then ok = 0; admit = false end
-  qused[i] = used; qok[i] = ok; qnew[i] = not raw
-end
 
-local remaining, retry, reset
-if admit then
-  -- expire no earlier than the TAT (the bucket is then full again); an early
-  -- expiry would forget debt and admit extra.
-  local ttl = math.ceil(after / (rate * 1000)) + 1
-  redis.call('SET', KEYS[1], string.format('%d:%d:%d', tq + aq, ar, rate), 'PX', ttl)
-  local now_ms = math.floor(now / 1000)
-  -- cur: each counter's value once written. Quotas naming one counter
-  -- (listed twice) count it once: each was checked against the same
-  -- count, so counting it again could pass its Max.
-  local cur = {}
-  for i = 1, nquota do
-    local k = qkey[i]
-    if cur[k] then
-      -- already counted by this decision
-    elseif qnew[i] then
-      -- a new period's counter: created with its expiry in one call
-      local expire_at = tonumber(ARGV[4 + (i - 1) * 4 + 3 + qlater[i]])
-      redis.call('SET', k, n, 'PX', math.max(expire_at * 1000 - now_ms, 1))
-      cur[k] = n
-    else
-      cur[k] = redis.call('INCRBY', k, n)
+-- out: the reply's numbers; each quota's are used and qflags.
+local out
+if nq > 0 then
+  out = {0, 0, 0, 0, now}
+  for i = 1, nq do
+    local raw = vals[i + 1]
+    local used = 0
+    if raw then
+      if not string.match(raw, '^%d+$') then return redis.error_reply('ERR tenantkit: malformed quota counter in ' .. KEYS[qk[i]]) end
+      used = raw + 0
     end
-    qused[i] = cur[k]
+    local max = ARGV[4 * i + 1] + 0
+    local qflags = 2 * (qk[i] - 2 * i) + 1
+    if max > 0 and used + n > max then qflags = qflags - 1; admit = false end
+    out[2 * i + 4] = used
+    out[2 * i + 5] = qflags
   end
-  remaining = math.floor((cap - after) / period)
-  retry = 0
-  reset = math.ceil(after / rate)
-else
-  remaining = 0
-  if cap > before then remaining = math.floor((cap - before) / period) end
-  retry = 0
-  if not limit_ok then retry = math.ceil((after - cap) / rate) end
-  reset = 0
-  if before > 0 then reset = math.ceil(before / rate) end
 end
 
-local out = {admit and 1 or 0, limit_ok and 1 or 0, remaining, retry, reset, now}
-for i = 1, nquota do
-  out[#out + 1] = qused[i]
-  out[#out + 1] = qok[i]
-  out[#out + 1] = qlater[i]
+if admit then
+  -- Admitted, every number here is a whole number below 2^53, so x % y and
+  -- (x - x % y) / y are exact: integer remainder and quotient without a
+  -- call to math.floor or math.ceil.
+  local s = tr + n * period
+  local ar = s % rate
+  -- Expire no earlier than the TAT (the bucket is then full again): an
+  -- early expiry would forget debt and admit extra. ttl is
+  -- ceil(after / (rate * 1000)) + 1 milliseconds.
+  local d = rate * 1000
+  local m = after % d
+  local ttl = (after - m) / d + 1
+  if m > 0 then ttl = ttl + 1 end
+  -- (ARGV[1] is rate in decimal: a string argument spares Redis converting
+  -- a Lua number, which it does with snprintf.)
+  redis.call('SET', KEYS[1], string.format('%d:%d:%s', tq + (s - ar) / rate, ar, ARGV[1]), 'PX', ttl)
+  local x = cap - after
+  local remaining = (x - x % period) / period
+  m = after % rate
+  local reset = (after - m) / rate
+  if m > 0 then reset = reset + 1 end
+  if nq == 0 then
+    return string.format('3 %d 0 %d %d', remaining, reset, now)
+  end
+  local now_ms = (now - now % 1000) / 1000
+  for i = 1, nq do
+    local j = qk[i]
+    local k = KEYS[j]
+    -- Quotas naming one counter count it once: each was checked against
+    -- the same count, so counting it again could pass its Max.
+    local c
+    for p = 1, i - 1 do
+      if KEYS[qk[p]] == k then c = out[2 * p + 4] end
+    end
+    if not c then
+      if vals[i + 1] then
+        c = redis.call('INCRBY', k, ARGV[4])
+      else
+        -- a new period's counter: created with its expiry in one call
+        c = n
+        local px = ARGV[2 * i + 3 + j] * 1000 - now_ms
+        if px < 1 then px = 1 end
+        redis.call('SET', k, ARGV[4], 'PX', px)
+      end
+    end
+    out[2 * i + 4] = c
+  end
+  out[1] = 3; out[2] = remaining; out[4] = reset
+  return string.format(string.rep(' %d', 5 + 2 * nq), unpack(out))
 end
-return out
+
+-- Denied: before may exceed 2^53 when the key's state was written under
+-- another limit, so the division is left to math.floor and math.ceil.
+local flags, remaining, retry, reset = 0, 0, 0, 0
+if limit_ok then flags = 2 else retry = math.ceil((after - cap) / rate) end
+if cap > before then remaining = math.floor((cap - before) / period) end
+if before > 0 then reset = math.ceil(before / rate) end
+if nq == 0 then
+  return string.format('%d %d %d %d %d', flags, remaining, retry, reset, now)
+end
+out[1] = flags; out[2] = remaining; out[3] = retry; out[4] = reset
+return string.format(string.rep(' %d', 5 + 2 * nq), unpack(out))
 `
 
 // takeScript carries the script's SHA-1, computed locally: Run sends EVALSHA

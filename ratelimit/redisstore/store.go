@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -125,6 +126,8 @@ type Store struct {
 	breaker   *breaker
 	deny      *denyCache
 	logger    *slog.Logger
+	braced    bool      // prefix contains '{': every Take is invalid
+	bufs      sync.Pool // of *callBuf
 }
 
 var _ ratelimit.Store = (*Store)(nil)
@@ -153,6 +156,7 @@ func New(c redis.Scripter, opts *Options) *Store {
 	if s.prefix == "" {
 		s.prefix = "tk:rl:"
 	}
+	s.braced = strings.Contains(s.prefix, "{")
 	if s.timeout == 0 {
 		s.timeout = 25 * time.Millisecond
 	}
@@ -203,7 +207,7 @@ const (
 // contains '{', and, under FailClosed, an error wrapping
 // ratelimit.ErrUnavailable when Redis cannot decide.
 func (s *Store) Take(ctx context.Context, req *ratelimit.Request, d *ratelimit.Decision) error {
-	if strings.Contains(s.prefix, "{") {
+	if s.braced {
 		// The prefix's brace would be every key's hash tag: all tenants
 		// in one slot, or (with "{}") each key hashed whole and CROSSSLOT.
 		return fmt.Errorf("%w: redisstore: prefix %q contains '{'", ratelimit.ErrInvalid, s.prefix)
@@ -291,41 +295,60 @@ func countsAsOutage(err error) bool {
 	return !strings.Contains(msg, "WRONGTYPE") && !strings.Contains(msg, "tenantkit:")
 }
 
+// callBuf is the reusable scratch of one script call: the bytes of its keys,
+// its KEYS and ARGV slices. go-redis copies KEYS and ARGV into its own
+// command, so a callBuf goes back to the Store's pool when the call returns.
+type callBuf struct {
+	key  []byte
+	keys []string
+	args []any
+}
+
+// maxPooledKeyBytes bounds the key bytes a pooled callBuf keeps, so one
+// request with a great many quotas does not pin its buffer.
+const maxPooledKeyBytes = 4 << 10
+
+// replyInts is the reply's numbers for a decision without quotas; each quota
+// adds two.
+const replyInts = 5
+
 // eval runs the script and fills d from its reply.
 func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, rate, periodUS int64, now time.Time, d *ratelimit.Decision) error {
 	nq := len(req.Quotas)
 	var spanBuf [2]quotaSpan
 	spans := spanBuf[:0]
-	keys := make([]string, 1, 1+2*nq)
-	var base string
-	if nq == 0 {
-		keys[0] = s.prefix + "{" + escapeKey(req.Key) + "}:gcra"
-	} else {
-		base = keyBase(s.prefix, req.Key)
-		keys[0] = gcraKey(base)
-	}
-	args := make([]any, 4, 4+4*nq)
-	args[0], args[1], args[2], args[3] = rate, periodUS, burst, n
 	for i := range req.Quotas {
-		q := &req.Quotas[i]
-		sp := spanFor(base, q, now, s.skew)
-		spans = append(spans, sp)
-		keys = append(keys, sp.earlierKey, sp.laterKey)
+		spans = append(spans, spanFor(&req.Quotas[i], now, s.skew))
+	}
+	b, _ := s.bufs.Get().(*callBuf)
+	if b == nil {
+		b = new(callBuf)
+	}
+	defer s.putBuf(b)
+	var keys []string
+	b.key, keys = callKeys(b.key, b.keys, s.prefix, req.Key, req.Quotas, spans)
+	b.keys = keys
+	args := append(b.args[:0], rate, periodUS, burst, n)
+	keep := quotaRetention + max(s.skew, 0)
+	for i := range req.Quotas {
+		sp := &spans[i]
 		var boundary int64
+		expires := any(sp.earlierEnd.Add(keep).Unix())
+		laterExpires := expires
 		if !sp.boundary.IsZero() {
 			boundary = sp.boundary.UnixMicro()
+			laterExpires = sp.laterEnd.Add(keep).Unix()
 		}
-		keep := quotaRetention + max(s.skew, 0)
-		args = append(args, q.Max, boundary,
-			sp.earlierEnd.Add(keep).Unix(), sp.laterEnd.Add(keep).Unix())
+		args = append(args, req.Quotas[i].Max, boundary, expires, laterExpires)
 	}
+	b.args = args
 	callCtx := ctx
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		callCtx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
-	reply, err := takeScript.Run(callCtx, s.c, keys, args...).Int64Slice()
+	reply, err := takeScript.Run(callCtx, s.c, keys, args...).Text()
 	if err != nil {
 		if dl, ok := callCtx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(dl) {
 			// The store's own deadline ended the call. The client may
@@ -335,33 +358,68 @@ func (s *Store) eval(ctx context.Context, req *ratelimit.Request, n, burst int, 
 		}
 		return fmt.Errorf("redisstore: take %q: %w: %w", req.Key, ratelimit.ErrUnavailable, err)
 	}
-	if len(reply) != 6+3*nq {
-		return fmt.Errorf("redisstore: take %q: %w: script reply has %d values, want %d", req.Key, ratelimit.ErrUnavailable, len(reply), 6+3*nq)
+	var intBuf [replyInts + 2*2]int64
+	v, ok := parseInts(reply, intBuf[:0])
+	if !ok || len(v) != replyInts+2*nq {
+		return fmt.Errorf("redisstore: take %q: %w: script reply %q is not %d integers", req.Key, ratelimit.ErrUnavailable, reply, replyInts+2*nq)
 	}
-	d.Allowed = reply[0] == 1
+	flags := v[0]
+	d.Allowed = flags&1 != 0
 	d.Limit = req.Limit
-	d.Remaining = int(reply[2])
+	d.Remaining = int(v[1])
 	d.RetryAfter = 0
-	if !d.Allowed && reply[1] != 1 {
-		d.RetryAfter = time.Duration(reply[3]) * time.Microsecond
+	if !d.Allowed && flags&2 == 0 {
+		d.RetryAfter = time.Duration(v[2]) * time.Microsecond
 	}
-	d.ResetAfter = time.Duration(reply[4]) * time.Microsecond
+	d.ResetAfter = time.Duration(v[3]) * time.Microsecond
 	d.Degraded = false
-	serverNow := time.UnixMicro(reply[5])
+	serverNow := time.UnixMicro(v[4])
 	d.Quotas = d.Quotas[:0]
 	for i, q := range req.Quotas {
-		r := reply[6+3*i:]
+		used, qflags := v[replyInts+2*i], v[replyInts+2*i+1]
 		resetAt := spans[i].earlierEnd
-		if r[2] == 1 {
+		if qflags&2 != 0 {
 			resetAt = spans[i].laterEnd
 		}
-		qr := ratelimit.QuotaResult{Quota: q, Used: r[0], Allowed: r[1] == 1, ResetAt: resetAt}
+		qr := ratelimit.QuotaResult{Quota: q, Used: used, Allowed: qflags&1 != 0, ResetAt: resetAt}
 		if !d.Allowed && !qr.Allowed {
 			d.RetryAfter = max(d.RetryAfter, resetAt.Sub(serverNow))
 		}
 		d.Quotas = append(d.Quotas, qr)
 	}
 	return nil
+}
+
+// putBuf returns b to the pool, without references to the call's values.
+func (s *Store) putBuf(b *callBuf) {
+	if cap(b.key) > maxPooledKeyBytes {
+		return
+	}
+	clear(b.keys)
+	clear(b.args)
+	s.bufs.Put(b)
+}
+
+// parseInts appends to dst the space-separated decimal integers of s and
+// reports whether s held nothing else.
+func parseInts(s string, dst []int64) ([]int64, bool) {
+	for len(s) > 0 {
+		if s[0] == ' ' {
+			s = s[1:]
+			continue
+		}
+		end := strings.IndexByte(s, ' ')
+		if end < 0 {
+			end = len(s)
+		}
+		x, err := strconv.ParseInt(s[:end], 10, 64)
+		if err != nil {
+			return dst, false
+		}
+		dst = append(dst, x)
+		s = s[end:]
+	}
+	return dst, true
 }
 
 // fail answers req by the store's FailPolicy after Redis could not decide.
