@@ -147,13 +147,14 @@ var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 // from context, plan lookup, decision on the memory store, five headers)
 // against the bare handler; the overhead is the difference. quotas adds a
 // daily and a monthly enforcing quota to each decision and its headers;
-// guest keys by client IP.
+// guest keys by client IP; denied answers 429 to all but the first request
+// (logging to the default, discarding logger).
 func BenchmarkMiddleware(b *testing.B) {
 	// limiter returns a Limiter on the memory store whose enterprise plan
-	// and guest limit are benchLimit.
-	limiter := func(b *testing.B, opts *ratelimit.Options) *ratelimit.Limiter {
+	// and guest limit are lim.
+	limiter := func(b *testing.B, lim ratelimit.Limit, opts *ratelimit.Options) *ratelimit.Limiter {
 		set := ratelimit.DefaultPlanSet()
-		set.Plans["enterprise"], set.Guest = benchLimit, benchLimit
+		set.Plans["enterprise"], set.Guest = lim, lim
 		plans, err := ratelimit.NewPlans(set)
 		if err != nil {
 			b.Fatal(err)
@@ -162,17 +163,21 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) { benchServe(b, bareHandler) })
 	b.Run("ratelimit", func(b *testing.B) {
-		benchServe(b, limiter(b, nil).Handler(bareHandler))
+		benchServe(b, limiter(b, benchLimit, nil).Handler(bareHandler))
 	})
 	b.Run("quotas", func(b *testing.B) {
 		quotas := []ratelimit.Quota{
 			{Name: "api_calls", Period: ratelimit.Day, Max: 1 << 40},
 			{Name: "api_calls", Period: ratelimit.Month, Max: 1 << 45},
 		}
-		l := limiter(b, &ratelimit.Options{Quotas: func(tenant.Tenant) []ratelimit.Quota { return quotas }})
+		l := limiter(b, benchLimit, &ratelimit.Options{Quotas: func(tenant.Tenant) []ratelimit.Quota { return quotas }})
 		benchServe(b, l.Handler(bareHandler))
 	})
 	b.Run("guest", func(b *testing.B) {
-		benchServe(b, limiter(b, &ratelimit.Options{KeyBy: ratelimit.ByClientIP}).Handler(bareHandler))
+		benchServe(b, limiter(b, benchLimit, &ratelimit.Options{KeyBy: ratelimit.ByClientIP}).Handler(bareHandler))
+	})
+	b.Run("denied", func(b *testing.B) {
+		l := limiter(b, ratelimit.Limit{Name: "enterprise", Rate: 1, Period: time.Hour}, nil)
+		benchServe(b, l.Handler(bareHandler))
 	})
 }

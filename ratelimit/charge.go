@@ -71,7 +71,7 @@ func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http
 		sc.req = Request{Key: key, Limit: pe.lim}
 		sc.d = Decision{Result: res}
 		l.setHeaders(w.Header(), pe, sc, blk)
-		l.deny(w, r, t, hasTenant, sc)
+		l.deny(w, r, t, hasTenant, sc, blk)
 		sc.req = Request{}
 		l.pool.Put(sc)
 		return

@@ -116,9 +116,10 @@
 // (units in use plus this request), endpoint and method.
 //
 // Header values that are the same for many responses (RateLimit-Policy,
-// X-RateLimit-Limit) are slices shared between them, of capacity 1 so that
-// Header.Add copies: a handler may Set, Add or Del these headers but must
-// not write into the slice a response holds.
+// X-RateLimit-Limit, and a denial's Content-Type, Cache-Control and
+// X-Content-Type-Options) are slices shared between them, of capacity 1 so
+// that Header.Add copies: a handler may Set, Add or Del these headers but
+// must not write into the slice a response holds.
 //
 // # Keys
 //

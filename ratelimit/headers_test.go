@@ -1,9 +1,12 @@
 package ratelimit_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +137,73 @@ func TestHandlerSharedHeaderValuesUnchangedByAdd(t *testing.T) {
 		require.Equal(t, "2", first.Get("X-RateLimit-Limit"))
 		require.Equal(t, "1", first.Get("X-RateLimit-Remaining"))
 	}
+}
+
+// A denial's Retry-After and body are built in the request's block when
+// they fit and in arrays of their own when not (long keys, problem+json);
+// either way they are exact, and the constant headers a Limiter shares
+// between denials are not changed through one response.
+func TestHandlerDenialBodyAndHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		problem bool
+		id      string
+	}{
+		{"json", false, "acme"},
+		{"json long key", false, strings.Repeat("long-tenant-id-", 8)},
+		{"problem", true, "acme"},
+		{"problem long key", true, strings.Repeat("long-tenant-id-", 8)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := ratelimit.DefaultPlanSet()
+			set.Plans["basic"] = ratelimit.Limit{Name: "basic", Rate: 1, Period: 2 * time.Hour}
+			h := newHarness(t, set, &ratelimit.Options{ProblemJSON: tc.problem})
+			require.Equal(t, http.StatusOK, h.do(tenantReq(tc.id, "basic")).Code)
+			var first http.Header
+			for i, wait := range []string{"7200", "7199"} {
+				w := h.do(tenantReq(tc.id, "basic"))
+				require.Equal(t, http.StatusTooManyRequests, w.Code)
+				require.Equal(t, wait, w.Header().Get("Retry-After"))
+				require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+				require.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"))
+				rateHeaders(t, w)
+				if tc.problem {
+					require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+					require.Equal(t, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"rate limit exceeded","retry_after":`+wait+"}\n", w.Body.String())
+				} else {
+					require.Equal(t, "application/json", w.Header().Get("Content-Type"))
+					require.Equal(t, `{"error":"rate limit exceeded","retry_after":`+wait+"}\n", w.Body.String())
+				}
+				for _, k := range []string{"Retry-After", "Cache-Control", "X-Content-Type-Options", "Content-Type"} {
+					w.Header().Add(k, "added-"+strconv.Itoa(i))
+				}
+				if i == 0 {
+					first = w.Header()
+				}
+				h.clock.Advance(time.Second)
+			}
+			// The first denial's headers after the second.
+			require.Equal(t, []string{"7200", "added-0"}, first.Values("Retry-After"))
+			require.Equal(t, []string{"no-store", "added-0"}, first.Values("Cache-Control"))
+			require.Equal(t, []string{"nosniff", "added-0"}, first.Values("X-Content-Type-Options"))
+			require.Len(t, first.Values("Content-Type"), 2)
+			require.Equal(t, "added-0", first.Values("Content-Type")[1])
+		})
+	}
+}
+
+// With the logger's Warn level disabled a denial is answered the same and
+// nothing is logged.
+func TestHandlerDenialLoggerDisabled(t *testing.T) {
+	logs := &bytes.Buffer{}
+	h := newHarness(t, smallPlans(), &ratelimit.Options{
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	for range 2 {
+		require.Equal(t, http.StatusOK, h.do(tenantReq("acme", "basic")).Code)
+	}
+	w := h.do(tenantReq("acme", "basic"))
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	require.Equal(t, "30", w.Header().Get("Retry-After"))
+	require.Zero(t, logs.Len())
 }

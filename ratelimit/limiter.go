@@ -125,6 +125,10 @@ type Limiter struct {
 	log    *slog.Logger
 	pool   sync.Pool
 	blocks *blockList // Charge mode only
+
+	// The constant header values of a denial, shared like a plan's.
+	denyType, noStore, noSniff []string
+	denyBody                   string // the body up to the retry_after number
 }
 
 // scratch is the per-request working memory, pooled so a decision through
@@ -156,6 +160,12 @@ func New(s Store, plans *Plans, opts *Options) *Limiter {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	l.pool.New = func() any { return new(scratch) }
+	l.denyType, l.denyBody = []string{"application/json"}, `{"error":"rate limit exceeded","retry_after":`
+	if l.opts.ProblemJSON {
+		l.denyType = []string{"application/problem+json"}
+		l.denyBody = `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"rate limit exceeded","retry_after":`
+	}
+	l.noStore, l.noSniff = []string{"no-store"}, []string{"nosniff"}
 	if l.opts.Charge != nil {
 		l.blocks = &blockList{m: make(map[string]blocked), max: 1 << 16}
 	}
@@ -250,7 +260,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	l.setHeaders(w.Header(), pe, sc, blk)
 	if !sc.d.Allowed {
-		l.deny(w, r, t, hasTenant, sc)
+		l.deny(w, r, t, hasTenant, sc, blk)
 		l.pool.Put(sc)
 		return
 	}
@@ -423,24 +433,19 @@ func quotaWindow(p QuotaPeriod) time.Duration {
 	return 24 * time.Hour
 }
 
-// deny answers 429 and logs the denial once.
-func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, t tenant.Tenant, hasTenant bool, sc *scratch) {
-	d := &sc.d
-	retry := max(ceilSeconds(d.RetryAfter), 1)
+// deny answers 429 and logs the denial once. The Retry-After value and the
+// body are built in what is left of blk.
+func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, t tenant.Tenant, hasTenant bool, sc *scratch, blk *reqBlock) {
+	retry := max(ceilSeconds(sc.d.RetryAfter), 1)
 	h := w.Header()
-	h.Set(HeaderRetryAfter, strconv.FormatInt(retry, 10))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	var body []byte
-	if l.opts.ProblemJSON {
-		h.Set("Content-Type", "application/problem+json")
-		body = append(body, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"rate limit exceeded","retry_after":`...)
-	} else {
-		h.Set("Content-Type", "application/json")
-		body = append(body, `{"error":"rate limit exceeded","retry_after":`...)
-	}
-	body = strconv.AppendInt(body, retry, 10)
-	body = append(body, "}\n"...)
+	h[HeaderRetryAfter] = []string{blk.commit(strconv.AppendInt(blk.tail(), retry, 10))}
+	h["Cache-Control"] = l.noStore
+	h["X-Content-Type-Options"] = l.noSniff
+	h["Content-Type"] = l.denyType
+	// The body is not a string: nothing refers to its bytes after Write,
+	// which must not retain them.
+	body := append(blk.tail(), l.denyBody...)
+	body = append(strconv.AppendInt(body, retry, 10), "}\n"...)
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write(body)
 	l.logDenial(r, t, hasTenant, sc)
@@ -448,6 +453,9 @@ func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, t tenant.Tenant, 
 
 // logDenial logs one denied request.
 func (l *Limiter) logDenial(r *http.Request, t tenant.Tenant, hasTenant bool, sc *scratch) {
+	if !l.log.Enabled(r.Context(), slog.LevelWarn) {
+		return // the client IP is not looked up for a record no one keeps
+	}
 	d := &sc.d
 	tenantID := "guest"
 	if hasTenant {
