@@ -51,8 +51,8 @@
 // clock reads and no wall-clock read: the hour slot's wall time is derived
 // from a base that reads re-synchronise when the wall clock is stepped.
 // BenchmarkRecorderHandler runs the bare handler beside the Recorder; the
-// difference, the Recorder's own cost, is 0 allocations and about 120–140 ns
-// per request on a 2-core VM, of which about 60 ns are the two clock reads
+// difference, the Recorder's own cost, is 0 allocations and about 120 ns per
+// request on a shared 2-core VM, of which 60–70 ns are the two clock reads
 // (its vDSO clock costs about 30 ns a read) and about 20 ns tenant.FromContext.
 //
 // MaxTenants (default 10000) caps tracked tenants: requests of further
