@@ -611,7 +611,22 @@ func (c chain) Resolve(r *http.Request) (Candidate, error) {
 		none error = errOff
 	)
 	for _, res := range c {
-		cand, err := res.Resolve(r)
+		// The built-in resolvers are read without their Resolve, which
+		// saves an interface call and a Candidate copy per resolver.
+		var (
+			cand Candidate
+			err  error
+		)
+		switch res := res.(type) {
+		case *subdomain:
+			cand.Key, err = res.parse(r.Host)
+			cand.Source = SourceHost
+		case *pathPrefix:
+			cand.Key, cand.StripPrefix, err = res.parse(r.URL)
+			cand.Source = SourcePath
+		default:
+			cand, err = res.Resolve(r)
+		}
 		if err != nil {
 			if _, builtin := err.(*noCandidateError); !builtin && !errors.Is(err, ErrNoCandidate) {
 				return Candidate{}, err

@@ -413,3 +413,27 @@ func TestResolversDoNotModifyRequest(t *testing.T) {
 	require.Equal(t, h, r.Host)
 	require.Equal(t, hdr, r.Header)
 }
+
+// Chain reads the built-in resolvers without calling their Resolve: a chain
+// of one answers exactly as the resolver does, errors included.
+func TestChainOfOneAnswersAsItsResolver(t *testing.T) {
+	hosts := []string{"acme.localhost:8080", "ACME.localhost", "localhost", "a.b.localhost", "-x.localhost", "127.0.0.1", "[::1]:80", ""}
+	targets := []string{"/t/acme/api", "/t/a%2Fb/x", "/t/%61cme/x", "/t/", "/t", "/api", "/t/a.b~c_d-e/", "/t/../x"}
+	for _, res := range []Resolver{Subdomain("localhost"), PathPrefix("/t/")} {
+		one := Chain(res)
+		for _, host := range hosts {
+			for _, target := range targets {
+				r := httptest.NewRequest(http.MethodGet, "http://localhost"+target, nil)
+				r.Host = host
+				want, wantErr := res.Resolve(r)
+				got, err := one.Resolve(r)
+				require.Equal(t, want, got, "%s %s", host, target)
+				if wantErr == nil {
+					require.NoError(t, err)
+				} else {
+					require.EqualError(t, err, wantErr.Error(), "%s %s", host, target)
+				}
+			}
+		}
+	}
+}
