@@ -73,7 +73,41 @@ type memShard struct {
 	hasLim bool
 	lim    Limit
 	g      gcra
-	_      [64]byte // keep hot shards on separate cache lines
+	// The calendar periods computed last, reused while now lies in them:
+	// time zone arithmetic costs more than the rest of a decision.
+	periods    [4]periodEntry
+	nextPeriod uint8
+	_          [64]byte // keep hot shards on separate cache lines
+}
+
+// periodEntry is one cached Quota.PeriodBounds: for every instant in
+// [start, end) of loc and period, the bounds are start and next (end as a
+// time.Time in loc).
+type periodEntry struct {
+	loc        *time.Location
+	period     QuotaPeriod
+	start, end int64
+	next       time.Time
+}
+
+// bounds returns q's current period at now (ns) as its start in ns and
+// the start of the next period; s.mu is held.
+func (s *memShard) bounds(q *Quota, now int64) (int64, time.Time) {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	for i := range s.periods {
+		e := &s.periods[i]
+		if e.loc == loc && e.period == q.Period && e.start <= now && now < e.end {
+			return e.start, e.next
+		}
+	}
+	start, next := q.PeriodBounds(time.Unix(0, now))
+	e := &s.periods[s.nextPeriod%uint8(len(s.periods))]
+	s.nextPeriod++
+	*e = periodEntry{loc: loc, period: q.Period, start: start.UnixNano(), end: next.UnixNano(), next: next}
+	return e.start, next
 }
 
 // prepare validates req (reusing the shard's cached limit) and returns the
@@ -219,11 +253,11 @@ func setResult(d *Decision, req *Request, ok bool, rem, retry, reset int64) {
 
 // takeQuotas evaluates req's quotas and commits the decision; s.mu is held.
 func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, now, n int64, i int, newTAT int64) {
-	t := time.Unix(0, now)
 	quotaOK := true
 	var wait int64
-	for _, q := range req.Quotas {
-		start, next := q.PeriodBounds(t)
+	for k := range req.Quotas {
+		q := &req.Quotas[k]
+		start, next := s.bounds(q, now)
 		qh := m.quotaHash(h, q, start)
 		var used int64
 		if j := s.quotas.find(qh); j >= 0 {
@@ -234,7 +268,7 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 			quotaOK = false
 			wait = max(wait, next.UnixNano()-now)
 		}
-		d.Quotas = append(d.Quotas, QuotaResult{Quota: q, Used: used, Allowed: allowed, ResetAt: next})
+		d.Quotas = append(d.Quotas, QuotaResult{Quota: *q, Used: used, Allowed: allowed, ResetAt: next})
 	}
 	if !quotaOK {
 		// Nothing is consumed; the caller waits for the later of the limit
@@ -260,8 +294,8 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 	s.rate.slots[i].exp = newTAT
 	for k := range d.Quotas {
 		qr := &d.Quotas[k]
-		start, _ := qr.Quota.PeriodBounds(t)
-		qh := m.quotaHash(h, qr.Quota, start)
+		start, _ := s.bounds(&qr.Quota, now)
+		qh := m.quotaHash(h, &qr.Quota, start)
 		j := s.quotas.find(qh)
 		if j < 0 {
 			j = s.quotas.insert(qh, now)
@@ -273,11 +307,11 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 }
 
 // quotaHash identifies the counter of quota q in the period starting at
-// start for the key hashed to h. It keeps h's top bits so the counter lives
+// start (ns) for the key hashed to h. It keeps h's top bits so the counter lives
 // in the key's shard.
-func (m *Memory) quotaHash(h uint64, q Quota, start time.Time) uint64 {
+func (m *Memory) quotaHash(h uint64, q *Quota, start int64) uint64 {
 	x := maphash.String(m.seed, q.Name)
-	x ^= uint64(start.UnixNano())*0x9e3779b97f4a7c15 + uint64(q.Period)
+	x ^= uint64(start)*0x9e3779b97f4a7c15 + uint64(q.Period)
 	x ^= h * 0xbf58476d1ce4e5b9
 	x ^= x >> 31
 	x *= 0x94d049bb133111eb

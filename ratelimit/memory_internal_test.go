@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -102,5 +103,34 @@ func TestGCRAUnitsIsExactDivision(t *testing.T) {
 			}
 			require.Equal(t, want, g.units(x), "%d / %d", x, m)
 		}
+	}
+}
+
+// TestShardPeriodCache: the shard's cached calendar periods answer exactly
+// what Quota.PeriodBounds does, for instants in any order, several zones
+// (DST changes, a 30-minute one included) and both periods.
+func TestShardPeriodCache(t *testing.T) {
+	var zones []*time.Location
+	for _, name := range []string{"UTC", "Asia/Tokyo", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(name)
+		require.NoError(t, err)
+		zones = append(zones, loc)
+	}
+	zones = append(zones, nil)
+	var s memShard
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for i := range 20_000 {
+		q := Quota{Name: "q", Period: QuotaPeriod(1 + rng.IntN(2)), Location: zones[rng.IntN(len(zones))]}
+		// Mostly nearby instants (cache hits), sometimes a jump.
+		now := base + rng.Int64N(int64(240*24*time.Hour))
+		if i%3 != 0 {
+			now = base + rng.Int64N(int64(72*time.Hour))
+		}
+		start, next := s.bounds(&q, now)
+		wantStart, wantNext := q.PeriodBounds(time.Unix(0, now))
+		require.Equal(t, wantStart.UnixNano(), start, "start of %v %v at %v", q.Location, q.Period, time.Unix(0, now))
+		require.True(t, wantNext.Equal(next), "next of %v %v at %v: %v, want %v", q.Location, q.Period, time.Unix(0, now), next, wantNext)
+		require.Equal(t, wantNext.Location(), next.Location())
 	}
 }
