@@ -52,6 +52,9 @@ type systemKey struct{}
 // NewContext returns a copy of ctx that carries t. A Tenant with an empty ID
 // is stored as given, but FromContext and Require treat it as absent.
 func NewContext(ctx context.Context, t Tenant) context.Context {
+	if ctx == nil {
+		panic("tenant: NewContext: nil parent context") // as context.WithValue
+	}
 	o := &struct {
 		c tenantCtx
 		t Tenant

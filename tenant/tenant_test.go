@@ -37,6 +37,9 @@ func TestContextCarriesTenant(t *testing.T) {
 
 	shared := acme
 	require.Equal(t, acme.ID, IDFromContext(newContextShared(context.Background(), &shared)))
+
+	var nilParent context.Context
+	require.Panics(t, func() { NewContext(nilParent, acme) }, "a nil parent, as context.WithValue refuses")
 }
 
 // The tenant context is context.WithValue in one allocation: every other
