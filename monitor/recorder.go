@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -167,17 +168,20 @@ func (r *Recorder) lookup(id tenant.ID, h uint64) *series {
 // room, or nil when MaxTenants tenants are tracked. It is the slow path of
 // record, apart so that record stays small.
 func (r *Recorder) add(id tenant.ID, h uint64) *series {
-	if r.tracked.Load() >= r.max {
-		return nil
-	}
 	sh := &r.shards[h%numShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// Look again under the lock, before the cap: a concurrent first request
+	// of the same tenant may have added it, perhaps as the last one the cap
+	// allows.
 	old := sh.t.Load()
 	if old != nil {
 		if s := old.find(id, h); s != nil {
 			return s
 		}
+	}
+	if r.tracked.Load() >= r.max {
+		return nil
 	}
 	if r.tracked.Add(1) > r.max {
 		r.tracked.Add(-1)
@@ -246,6 +250,10 @@ func (r *Recorder) record(id tenant.ID, endNanos int64, d time.Duration, serverE
 	hk := r.hash(id)
 	s := r.lookup(id, hk)
 	if s == nil {
+		// A request that cannot be recorded (before 1970) creates no series.
+		if r.hourOfUnix(endNanos/int64(time.Second)) == 0 {
+			return
+		}
 		if s = r.add(id, hk); s == nil {
 			r.overflow.Add(1)
 			return
@@ -317,7 +325,7 @@ func (s *series) recycleBlock(lb *latBlock, b uint32) bool {
 // in Untenanted. A response is a server error when its status is ≥ 500 or the
 // handler panicked (the panic is not recovered). Recording never fails, so
 // the Recorder never blocks a request. The ResponseWriter handed to next is
-// pooled and implements Unwrap, Flush, Hijack and ReadFrom; as net/http
+// pooled and implements Unwrap, Flush, FlushError, Hijack and ReadFrom; as net/http
 // requires, next must not use it after returning.
 func (r *Recorder) Handler(next http.Handler) http.Handler {
 	return &recording{r: r, next: next}
@@ -379,29 +387,41 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Flush flushes the underlying writer when it supports flushing.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
+func (w *statusWriter) Flush() { _ = w.FlushError() }
+
+// FlushError flushes the underlying writer and returns its error
+// (http.ErrNotSupported when it cannot flush), which is what
+// http.ResponseController.Flush reports.
+func (w *statusWriter) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	// A flush sends the implicit 200 unless flushing is not supported at
+	// all, in which case nothing was sent and the status is still open.
+	if w.status == 0 && !errors.Is(err, http.ErrNotSupported) {
 		w.status = http.StatusOK
 	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	return err
 }
 
 // Hijack hijacks the underlying connection when it supports it (for
 // handlers that assert http.Hijacker rather than use ResponseController).
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if w.status == 0 {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	return conn, rw, err
 }
 
 // ReadFrom copies r to the underlying writer, keeping its io.ReaderFrom
 // fast path (sendfile) when it has one.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.status == 0 {
+	n, err := io.Copy(w.ResponseWriter, r)
+	// The first byte sent commits the implicit 200; an empty copy sends
+	// nothing.
+	if n > 0 && w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return io.Copy(w.ResponseWriter, r)
+	return n, err
 }
 
 // Unwrap returns the wrapped writer, for http.ResponseController.
@@ -509,7 +529,10 @@ func (r *Recorder) Since(id tenant.ID, t time.Time) Stats { return r.Stats(id, t
 // a tenant had been idle for a day.
 func (r *Recorder) Sweep() int {
 	r.rebase()
-	oldest := r.hourOf(r.now()) - hourSlots + 1
+	oldest := uint32(1)
+	if now := r.hourOf(r.now()); now >= hourSlots {
+		oldest = now - hourSlots + 1
+	}
 	dropped := 0
 	for i := range r.shards {
 		sh := &r.shards[i]
@@ -527,13 +550,20 @@ func (r *Recorder) Sweep() int {
 	return dropped
 }
 
+// activeSince reports whether s has a request in hour h or later, or is new:
+// no hour recorded yet, because its first request is between add and
+// recycleHour. An hour's epoch is set only by a request about to count in
+// it, so the epoch alone decides, before the count is visible.
 func (s *series) activeSince(h uint32) bool {
+	fresh := true
 	for i := range s.hours {
-		if e := s.hours[i].epoch.Load(); e >= h && s.hours[i].reqs.Load() > 0 {
+		e := s.hours[i].epoch.Load()
+		if e >= h {
 			return true
 		}
+		fresh = fresh && e == 0
 	}
-	return false
+	return fresh
 }
 
 // IDs returns the tracked tenant IDs, in no particular order.
