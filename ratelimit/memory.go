@@ -213,10 +213,10 @@ func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
 	if len(req.Quotas) == 0 {
 		if ok {
 			if i < 0 {
-				i = s.rate.insert(h, now)
-				s.rate.slots[i].h = h
+				s.rate.insert(h, newTAT, now)
+			} else {
+				s.rate.slots[i].exp = newTAT
 			}
-			s.rate.slots[i].exp = newTAT
 		}
 		s.mu.Unlock()
 		return nil
@@ -288,18 +288,17 @@ func (m *Memory) takeQuotas(s *memShard, h uint64, req *Request, d *Decision, no
 		return
 	}
 	if i < 0 {
-		i = s.rate.insert(h, now)
-		s.rate.slots[i].h = h
+		s.rate.insert(h, newTAT, now)
+	} else {
+		s.rate.slots[i].exp = newTAT // a TAT never goes back
 	}
-	s.rate.slots[i].exp = newTAT
 	for k := range d.Quotas {
 		qr := &d.Quotas[k]
 		start, _ := s.bounds(&qr.Quota, now)
 		qh := m.quotaHash(h, &qr.Quota, start)
 		j := s.quotas.find(qh)
 		if j < 0 {
-			j = s.quotas.insert(qh, now)
-			s.quotas.slots[j] = quotaSlot{h: qh, exp: qr.ResetAt.UnixNano()}
+			j = s.quotas.insert(qh, qr.ResetAt.UnixNano(), now)
 		}
 		s.quotas.slots[j].v += n
 		qr.Used = s.quotas.slots[j].v

@@ -34,7 +34,8 @@ func TestTableAgainstMap(t *testing.T) {
 					exp, ok := model[h]
 					require.True(t, ok, "seed %d step %d: found a key never inserted", seed, step)
 					require.Equal(t, exp, tb.slots[i].exp)
-					tb.slots[i].exp = now + rng.Int64N(50)
+					// an expiry may be raised, never lowered
+					tb.slots[i].exp = max(tb.slots[i].exp, now+rng.Int64N(50))
 					model[h] = tb.slots[i].exp
 				} else {
 					if exp, ok := model[h]; ok {
@@ -42,17 +43,24 @@ func TestTableAgainstMap(t *testing.T) {
 						delete(model, h)
 					}
 					before := tb.evicted
-					i := tb.insert(h, now)
+					exp := now + rng.Int64N(50)
+					i := tb.insert(h, exp, now)
+					require.Equal(t, quotaSlot{h: h, exp: exp}, tb.slots[i])
 					if tb.evicted != before {
-						// A live entry was evicted: forget whichever one is gone.
+						// A live entry was evicted: only when none was idle.
+						for k := range tb.slots {
+							if s := tb.slots[k]; s.h != 0 && s.h != h {
+								require.Greater(t, s.exp, now, "seed %d step %d: a live entry was evicted while an idle one was held", seed, step)
+							}
+						}
+						// Forget whichever one is gone.
 						for k := range model {
 							if tb.find(k) < 0 {
 								delete(model, k)
 							}
 						}
 					}
-					tb.slots[i] = quotaSlot{h: h, exp: now + rng.Int64N(50)}
-					model[h] = tb.slots[i].exp
+					model[h] = exp
 				}
 			case r < 8:
 				now += rng.Int64N(20)

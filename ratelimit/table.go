@@ -1,6 +1,9 @@
 package ratelimit
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+)
 
 // table is an open-addressing hash table with linear probing and
 // backward-shift deletion (no tombstones), keyed by a non-zero 64-bit hash.
@@ -17,12 +20,19 @@ import "math/bits"
 // Idle entries (expiry at or before now) are dropped lazily, only when
 // room is needed: an insert at maxLive first sweeps every slot, at most
 // once per len/4 inserts (so at most 4 slot visits per insert), and
-// between full sweeps the next few slots of a round-robin cursor; only
-// then does it evict. Below maxLive a table with sweepToGrow sweeps the
-// same way before it grows (quota counters: one past its period is never
-// looked up again), and one without it (rate-limit state) just grows to
-// the high-water mark of its keys: an idle entry that is found again is
-// reused, so a key that comes back costs no insert.
+// between full sweeps the next few slots of a round-robin cursor. If that
+// leaves no room, the cursor moves on until it drops an idle entry; only a
+// whole lap without one evicts a live entry. The lap also learns the
+// earliest expiry, minExp, and no lap runs again before now reaches it, so
+// a table full of live entries is not scanned on every insert. Below
+// maxLive a table with sweepToGrow sweeps the same way before it grows
+// (quota counters: one past its period is never looked up again), and one
+// without it (rate-limit state) just grows to the high-water mark of its
+// keys: an idle entry that is found again is reused, so a key that comes
+// back costs no insert.
+//
+// An entry's expiry may be raised after insert but never lowered: minExp
+// is a lower bound of every expiry in the table.
 type table[V any] struct {
 	slots    []slot[V]
 	live     int
@@ -34,6 +44,8 @@ type table[V any] struct {
 	sweepWait int
 	// sweep before growing, not only at maxLive
 	sweepToGrow bool
+	// no entry expires before minExp (exact after a full sweep or lap)
+	minExp int64
 }
 
 // slot is one entry: its key's hash (0: empty), its expiry and a value.
@@ -63,7 +75,7 @@ const (
 
 func newTable[V any](maxLive int) table[V] {
 	maxLive = max(maxLive, 1)
-	return table[V]{maxLive: maxLive, maxSlots: max((maxLive*loadDen+loadNum-1)/loadNum, minSlots)}
+	return table[V]{maxLive: maxLive, maxSlots: max((maxLive*loadDen+loadNum-1)/loadNum, minSlots), minExp: math.MaxInt64}
 }
 
 // home maps h to a slot index; the shard index uses the top bits of h, so
@@ -93,9 +105,10 @@ func (t *table[V]) find(h uint64) int {
 	}
 }
 
-// insert adds a new entry for h (absent) and returns its index. now is used
-// to drop idle entries. Growing allocates; a table at maxSlots never does.
-func (t *table[V]) insert(h uint64, now int64) int {
+// insert adds a new entry for h (absent) expiring at exp, with a zero
+// value, and returns its index. now is used to drop idle entries. Growing
+// allocates; a table at maxSlots never does.
+func (t *table[V]) insert(h uint64, exp, now int64) int {
 	t.sweepWait--
 	if t.live >= t.maxLive || t.sweepToGrow && t.full() {
 		if t.sweepWait <= 0 {
@@ -104,7 +117,7 @@ func (t *table[V]) insert(h uint64, now int64) int {
 		} else if t.live >= t.maxLive {
 			t.sweep(now)
 		}
-		if t.live >= t.maxLive {
+		if t.live >= t.maxLive && !t.reclaim(now) {
 			t.evict(h, now)
 		} else if t.full() {
 			t.grow()
@@ -119,7 +132,36 @@ func (t *table[V]) insert(h uint64, now int64) int {
 		}
 	}
 	t.live++
+	t.slots[i].h, t.slots[i].exp = h, exp
+	t.minExp = min(t.minExp, exp)
 	return i
+}
+
+// reclaim moves the cursor on until it drops one idle entry, and reports
+// whether it did. A whole lap without one proves that every entry is
+// live: minExp is then the earliest expiry, and until now reaches it
+// reclaim returns at once.
+func (t *table[V]) reclaim(now int64) bool {
+	if t.minExp > now || len(t.slots) == 0 {
+		return false
+	}
+	low := int64(math.MaxInt64)
+	for range len(t.slots) {
+		if t.cursor >= len(t.slots) {
+			t.cursor = 0
+		}
+		s := &t.slots[t.cursor]
+		if s.h != 0 {
+			if s.exp <= now {
+				t.remove(t.cursor)
+				return true
+			}
+			low = min(low, s.exp)
+		}
+		t.cursor++
+	}
+	t.minExp = low
+	return false
 }
 
 // full reports whether one more entry needs a larger table.
@@ -133,15 +175,20 @@ func (t *table[V]) full() bool {
 // slots of a run that wrapped past the end, which were visited (and kept)
 // already.
 func (t *table[V]) sweepAll(now int64) {
+	low := int64(math.MaxInt64)
 	for i := 0; i < len(t.slots); {
 		s := &t.slots[i]
 		if s.h != 0 && s.exp <= now {
 			t.remove(i)
 		} else {
+			if s.h != 0 {
+				low = min(low, s.exp)
+			}
 			i++
 		}
 	}
 	t.cursor = 0
+	t.minExp = low
 }
 
 func (t *table[V]) grow() {
