@@ -210,3 +210,35 @@ func BenchmarkReviewMemoryAtCapacity(b *testing.B) {
 		})
 	}
 }
+
+// With more than 256 shards the keys of a shard share more than their
+// shard bits: their home slots must still spread over the shard's table,
+// or every lookup walks one long run.
+func TestReviewHomeSpreadWithManyShards(t *testing.T) {
+	for _, shards := range []int{256, 4096} {
+		m := NewMemory(&MemoryOptions{Capacity: shards * 64, QuotaCapacity: shards * 64, Shards: shards})
+		require.Len(t, m.shards, shards)
+		lim := Limit{Rate: 1, Period: time.Hour}
+		for i := range shards * 32 {
+			var d Decision
+			require.NoError(t, m.Take(context.Background(), &Request{Key: "k" + strconv.Itoa(i), Limit: lim}, &d))
+		}
+		total, n := 0, 0
+		for si := range m.shards {
+			tb := &m.shards[si].rate
+			for i, s := range tb.slots {
+				if s.h == 0 {
+					continue
+				}
+				dist := i - tb.home(s.h)
+				if dist < 0 {
+					dist += len(tb.slots)
+				}
+				total += dist
+				n++
+			}
+		}
+		mean := float64(total) / float64(n)
+		require.Less(t, mean, 4.0, "%d shards: mean distance from the home slot %.1f", shards, mean)
+	}
+}

@@ -78,10 +78,13 @@ func newTable[V any](maxLive int) table[V] {
 	return table[V]{maxLive: maxLive, maxSlots: max((maxLive*loadDen+loadNum-1)/loadNum, minSlots), minExp: math.MaxInt64}
 }
 
-// home maps h to a slot index; the shard index uses the top bits of h, so
-// the low bits are shifted up first.
+// home maps h to a slot index. The shard index uses up to the top 16 bits
+// of h (NewMemory makes at most 1<<16 shards), which all keys of a table
+// share, so h is rotated by 16 bits first: a rotation by less would leave
+// the top bits of the product the same for every key of a shard when there
+// are more shards than 1<<rotation, and pile the keys into one run.
 func (t *table[V]) home(h uint64) int {
-	hi, _ := bits.Mul64(h<<8|h>>56, uint64(len(t.slots)))
+	hi, _ := bits.Mul64(bits.RotateLeft64(h, 16), uint64(len(t.slots)))
 	return int(hi)
 }
 
