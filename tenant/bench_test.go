@@ -96,12 +96,12 @@ func BenchmarkCacheLookupParallel(b *testing.B) {
 //
 //go:noinline
 func floorMiddleware(next http.Handler, t *Tenant) http.Handler {
-	return &floor{next: next, t: t}
+	return &floor{next: next, t: &tenantCtx{t: t}}
 }
 
 type floor struct {
 	next http.Handler
-	t    *Tenant
+	t    *tenantCtx // what the key ctxKey{} answers
 }
 
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -66,11 +66,11 @@ func NewContext(ctx context.Context, t Tenant) context.Context {
 // FromContext returns the tenant carried by ctx. It reports false when ctx
 // has no tenant or the tenant's ID is empty.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	t, _ := ctx.Value(ctxKey{}).(*Tenant)
-	if t == nil || t.ID.IsZero() {
+	c, _ := ctx.Value(ctxKey{}).(*tenantCtx)
+	if c == nil || c.t == nil || c.t.ID.IsZero() {
 		return Tenant{}, false
 	}
-	return *t, true
+	return *c.t, true
 }
 
 // tenantCtx is the context that carries a tenant: context.WithValue for
@@ -83,9 +83,13 @@ type tenantCtx struct {
 	t *Tenant // never nil, never mutated
 }
 
+// Value answers the key ctxKey{} with c itself, never with the *Tenant: any
+// code can learn the key (a context of its own sees it passed to Value),
+// and the Tenant may be a Cache entry shared by every request of the tenant,
+// which a *Tenant would let one request rewrite for all the others.
 func (c *tenantCtx) Value(key any) any {
 	if _, ok := key.(ctxKey); ok {
-		return c.t
+		return c
 	}
 	return c.Context.Value(key)
 }
