@@ -128,12 +128,20 @@ func NewCache(d Directory, opts *CacheOptions) *Cache {
 // injected clock it reads only the monotonic clock (time.Since of a time
 // with a monotonic reading), which costs about half of time.Now, which reads
 // the wall clock too. An injected clock's readings saturate at about 292
-// years from the first one (Time.Sub).
+// years from the first one (Time.Sub); past that before it, every entry
+// reads as expired.
 func (c *Cache) clock() int64 {
 	if c.now == nil {
 		return int64(time.Since(c.base))
 	}
-	return int64(c.now().Sub(c.base))
+	d := c.now().Sub(c.base)
+	if d == math.MinInt64 {
+		// Too far before the first reading to measure (Time.Sub saturates):
+		// readings no longer advance, so an entry stored now would be served
+		// forever. Read as the end of time instead: every entry is expired.
+		return math.MaxInt64
+	}
+	return int64(d)
 }
 
 // Lookup returns the tenant for key from the cache, or asks the directory

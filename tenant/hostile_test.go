@@ -274,3 +274,19 @@ func TestChainDisagreementEveryOrder(t *testing.T) {
 		}
 	})
 }
+
+// An injected clock read far before its first reading (Time.Sub saturates)
+// never serves an entry past its TTL.
+func TestCacheSaturatedClockNeverServesPastTTL(t *testing.T) {
+	clk := newFakeClock()
+	d := newFakeDirectory(acme)
+	c := NewCache(d, &CacheOptions{TTL: time.Minute, Now: clk.Now})
+	clk.Advance(-200 * 365 * 24 * time.Hour)
+	clk.Advance(-200 * 365 * 24 * time.Hour)
+	_, _ = c.Lookup(t.Context(), "acme")
+	clk.Advance(time.Minute)
+	_, _ = c.Lookup(t.Context(), "acme")
+	clk.Advance(time.Hour)
+	_, _ = c.Lookup(t.Context(), "acme")
+	require.EqualValues(t, 3, d.calls.Load(), "an entry is never served once its TTL has passed")
+}
