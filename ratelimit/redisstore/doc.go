@@ -102,10 +102,15 @@
 //   - FailOpen: every request is admitted with Decision.Degraded set;
 //     quotas are neither counted nor enforced meanwhile.
 //   - FailLocal: a per-process store (a ratelimit.Memory by default)
-//     decides with Rate, Burst and quota Max divided by Options.Instances,
-//     with Decision.Degraded set and Result.Limit showing the local share.
-//     With Instances equal to the number of instances, the fleet admits
-//     about the shared limit while Redis is away. Local counts are not
+//     decides with the rate, Burst and quota Max divided by
+//     Options.Instances, with Decision.Degraded set and Result.Limit
+//     showing the local share. The rate share is exact: Rate/Instances per
+//     Period when Instances divides Rate, otherwise Rate per
+//     Instances·Period (1/min over 2 instances is 1 per 2 minutes each).
+//     Burst and quota Max shares are rounded down to at least 1. With
+//     Instances equal to the number of instances, the fleet admits the
+//     shared rate while Redis is away, plus at most one unit per instance
+//     when Burst or a quota is smaller than Instances. Local counts are not
 //     merged back into Redis.
 //
 // Take never panics on any key, quota name or number (a fuzz target holds

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +35,10 @@ const (
 	// Quotas are neither counted nor enforced while Redis is away.
 	FailOpen
 	// FailLocal decides with a per-process store (Options.Fallback) with
-	// Rate, Burst and quota Max divided by Options.Instances, and marks the
-	// decision Degraded. With Instances set to the number of processes the
-	// whole fleet admits at most about the shared limit.
+	// the limit's rate, its burst and quota Max divided by
+	// Options.Instances, and marks the decision Degraded. With Instances
+	// set to the number of processes the whole fleet admits at most the
+	// shared rate (burst and quota shares are at least 1 each).
 	FailLocal
 )
 
@@ -79,8 +81,10 @@ type Options struct {
 	Fallback ratelimit.Store
 
 	// Instances is the number of processes sharing the Redis limit; under
-	// FailLocal each decides with 1/Instances of Rate, Burst and quota Max
-	// (rounded down, at least 1). Default 1.
+	// FailLocal each decides with 1/Instances of the rate (exactly: Rate
+	// divided when Instances divides it, otherwise Period multiplied, as
+	// the decision's Limit shows), of Burst and of quota Max (rounded
+	// down, at least 1). Default 1.
 	Instances int
 
 	// BreakerThreshold is the number of consecutive failed decisions that
@@ -450,17 +454,30 @@ func (s *Store) fail(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	return cause
 }
 
-// share returns req with Rate, Burst and enforcing quota Max divided by the
-// number of instances (rounded down, at least 1). A request for more units
-// than the share's burst is rejected by the fallback, and Take then returns
-// the ErrUnavailable error.
+// share returns req with its limit, burst and enforcing quota Max divided
+// by the number of instances n. The rate share is exact: Rate/n per Period
+// when n divides Rate, otherwise Rate per n·Period (1 per minute over 3
+// instances is 1 per 3 minutes each), so the fleet never admits more than
+// the limit's rate and loses no fraction of it. Burst and quota Max are
+// rounded down with at least 1 unit each, so with fewer units than
+// instances the fleet may admit up to one unit per instance. A request for
+// more units than the share's burst is rejected by the fallback, and Take
+// then returns the ErrUnavailable error.
 func (s *Store) share(req *ratelimit.Request) ratelimit.Request {
 	local := *req
-	if s.instances <= 1 {
+	n := s.instances
+	if n <= 1 {
 		return local
 	}
-	local.Limit.Rate = max(1, req.Limit.Rate/s.instances)
-	local.Limit.Burst = max(1, req.Limit.EffectiveBurst()/s.instances)
+	local.Limit.Burst = max(1, req.Limit.EffectiveBurst()/n)
+	switch {
+	case req.Limit.Rate%n == 0:
+		local.Limit.Rate = req.Limit.Rate / n
+	case req.Limit.Period > 0 && req.Limit.Period <= math.MaxInt64/time.Duration(n):
+		local.Limit.Period = req.Limit.Period * time.Duration(n)
+	default: // n·Period overflows: round the rate down instead
+		local.Limit.Rate = max(1, req.Limit.Rate/n)
+	}
 	if len(req.Quotas) > 0 {
 		local.Quotas = make([]ratelimit.Quota, len(req.Quotas))
 		for i, q := range req.Quotas {
