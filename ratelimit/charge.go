@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"math"
+	"math/bits"
 	"net/http"
 	"sync"
 	"time"
@@ -41,7 +43,8 @@ func (b *blockList) get(key string, now time.Time) (Result, bool) {
 	}
 	r := e.res
 	r.RetryAfter = e.until.Sub(now)
-	r.ResetAfter = max(r.ResetAfter-(r.RetryAfter-e.res.RetryAfter), r.RetryAfter)
+	// Both waits shrink by the time elapsed since the refusal was stored.
+	r.ResetAfter = max(e.res.ResetAfter-(e.res.RetryAfter-r.RetryAfter), r.RetryAfter)
 	return r, true
 }
 
@@ -151,6 +154,47 @@ func (cw *chargeWriter) charge(code int) {
 	if !sc.d.Allowed {
 		l.blocks.put(cw.key, l.opts.Now(), sc.d.Result)
 		l.logDenial(cw.r, cw.t, cw.hasTenant, sc)
+	} else if now := l.opts.Now(); exhausted(&sc.d, now) {
+		// This charge took the key's last unit: the next one would be
+		// denied, so the key is refused from now until a unit is back,
+		// and the request that would be denied never reaches the
+		// handler.
+		res := sc.d.Result
+		res.Allowed = false
+		res.RetryAfter = untilNextUnit(&sc.d, now)
+		l.blocks.put(cw.key, now, res)
 	}
 	sc.req = Request{}
+}
+
+// exhausted reports whether an admitted decision left no unit: the limit
+// has none remaining, or an enforcing quota is used up.
+func exhausted(d *Decision, now time.Time) bool {
+	return untilNextUnit(d, now) > 0
+}
+
+// untilNextUnit returns how long after an admitted decision d one more unit
+// can be taken: for the limit, the time until its state has drained by one
+// emission interval below the burst window (ResetAfter less (Burst−1)
+// intervals, the intervals rounded down so the wait is never short), and
+// for each used-up enforcing quota the time until its next period. It is 0
+// when a unit is available now.
+func untilNextUnit(d *Decision, now time.Time) time.Duration {
+	var wait time.Duration
+	if lim := d.Limit; d.Remaining <= 0 && lim.Rate > 0 && lim.Period > 0 {
+		// (Burst−1)·Period/Rate in 128 bits; a quotient past int64 means
+		// the burst window is longer than ResetAfter can be.
+		hi, lo := bits.Mul64(uint64(max(lim.EffectiveBurst()-1, 0)), uint64(lim.Period))
+		if hi < uint64(lim.Rate) {
+			if q, _ := bits.Div64(hi, lo, uint64(lim.Rate)); q <= math.MaxInt64 {
+				wait = d.ResetAfter - time.Duration(q)
+			}
+		}
+	}
+	for _, q := range d.Quotas {
+		if q.Quota.Max > 0 && q.Used >= q.Quota.Max {
+			wait = max(wait, q.ResetAt.Sub(now))
+		}
+	}
+	return max(wait, 0)
 }

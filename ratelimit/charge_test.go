@@ -49,27 +49,45 @@ func TestChargeFailedAuthenticationsPerIP(t *testing.T) {
 		require.Equal(t, `"guest";q=10;w=60`, w.Header().Get("RateLimit-Policy"))
 		require.Empty(t, w.Header().Get("RateLimit"), "uncharged responses claim no state")
 	}
-	// Guessing: 10 failures per minute per IP reach the handler, then 429.
+	// Guessing: 10 failures per minute per IP reach the handler; the 10th
+	// takes the IP's last unit, so the 11th request is refused before the
+	// handler.
 	for i := range 10 {
 		w := do("guess", "192.0.2.1:1")
 		require.Equal(t, http.StatusUnauthorized, w.Code, "guess %d", i+1)
 		rateHeaders(t, w)
 	}
-	w := do("guess", "192.0.2.1:1")
-	require.Equal(t, http.StatusUnauthorized, w.Code, "the 11th failure is charged and denied")
-	require.Equal(t, `"guest";r=0;t=6`, w.Header().Get("RateLimit"))
 	before := reached
+	w := do("guess", "192.0.2.1:1")
+	require.Equal(t, http.StatusTooManyRequests, w.Code, "the 11th failure does not reach the handler")
+	require.Equal(t, "6", w.Header().Get("Retry-After"))
+	require.Equal(t, `"guest";r=0;t=6`, w.Header().Get("RateLimit"))
+	h.clock.Advance(2 * time.Second)
 	w = do("good", "192.0.2.1:1")
 	require.Equal(t, http.StatusTooManyRequests, w.Code, "a refused IP does not reach the token check, even with a valid token")
-	require.Equal(t, "6", w.Header().Get("Retry-After"))
+	require.Equal(t, "4", w.Header().Get("Retry-After"))
 	require.Equal(t, before, reached)
 	require.Equal(t, http.StatusUnauthorized, do("guess", "192.0.2.2:1").Code, "another IP still reaches the check")
+	before = reached
 
-	// After Retry-After the IP is let through again.
+	// At Retry-After one unit is back: one failure reaches the handler,
+	// takes it, and the IP is refused again; the handler sees exactly the
+	// rate, never a request the limit would deny.
+	h.clock.Advance(4 * time.Second)
+	require.Equal(t, http.StatusUnauthorized, do("guess", "192.0.2.1:1").Code)
+	require.Equal(t, http.StatusTooManyRequests, do("good", "192.0.2.1:1").Code)
+	require.Equal(t, before+1, reached)
+	for range 20 { // two minutes of one guess a second: 20 reach the handler
+		h.clock.Advance(6 * time.Second)
+		for range 6 {
+			do("guess", "192.0.2.1:1")
+		}
+	}
+	require.Equal(t, before+21, reached, "10 per minute reach the handler")
 	h.clock.Advance(6 * time.Second)
 	require.Equal(t, http.StatusOK, do("good", "192.0.2.1:1").Code)
-	// Two denials were logged: the charge that was denied and the refusal.
-	require.Equal(t, 2, strings.Count(h.logs.String(), `"msg":"rate limit exceeded"`))
+	// Every refusal was logged once; no charge was denied.
+	require.Equal(t, 3+20*5, strings.Count(h.logs.String(), `"msg":"rate limit exceeded"`))
 }
 
 func TestByClientIPIgnoresTenant(t *testing.T) {

@@ -145,8 +145,9 @@
 //	})
 //	h := tenantMW.Handler(guard.Handler(tokens.Handler(planLimiter.Handler(api))))
 //
-// Once a charge is denied, that IP is answered 429 until Retry-After without
-// reaching the token check, valid token or not.
+// Once a charge takes that IP's last unit, the IP is answered 429 until a
+// unit is back (Retry-After) without reaching the token check, valid token
+// or not, so guesses reach the check at the Guest rate and no faster.
 //
 // # Failure semantics
 //

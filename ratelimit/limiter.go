@@ -101,13 +101,17 @@ type Options struct {
 	// Charge, when set, switches Handler to charging after the fact: the
 	// request goes to the wrapped handler first and is charged (one unit)
 	// only when Charge is true for the status and headers it answered
-	// with, e.g. 401 and 403 to limit failed authentications per client IP. Once a
-	// charge is denied, requests on that key are refused with 429 until its
-	// RetryAfter without reaching the wrapped handler (the limiter
-	// remembers up to 65,536 refused keys). Uncharged responses carry only
-	// RateLimit-Policy, and keep the headers of an inner limiter. Requests already in flight when a key is refused
-	// still complete, so under concurrency a few more than the limit may
-	// reach the handler; the charges themselves stay exact.
+	// with, e.g. 401 and 403 to limit failed authentications per client IP.
+	// Once a charge takes a key's last unit (or is denied), requests on that
+	// key are refused with 429 until a unit is back, without reaching the
+	// wrapped handler, so sequential requests reach it at exactly the
+	// limit's rate (the limiter remembers up to 65,536 refused keys).
+	// Uncharged responses carry only RateLimit-Policy, and keep the headers
+	// of an inner limiter. Requests already in flight when a key is refused
+	// still complete, and a process learns that a key is spent only from its
+	// own charges (several processes sharing a store may each let one more
+	// request through per unit), so a few more than the limit may reach the
+	// handler; the charges themselves stay exact.
 	Charge func(status int, header http.Header) bool
 
 	// Now is the clock for ResetUnix, quota header times and Charge's

@@ -54,8 +54,9 @@ func TestPlanLimitAndQuotaHeaders(t *testing.T) {
 }
 
 // TestTokenGuessingThrottledPerIP: bad credentials are charged to the
-// client IP (burst 30, then 10/min); once refused, the IP gets 429 before
-// the token check, even with a valid token.
+// client IP (burst 30, then 10/min); once its budget is spent, the IP gets
+// 429 before the token check, even with a valid token: the 31st guess
+// never reaches the check.
 func TestTokenGuessingThrottledPerIP(t *testing.T) {
 	a := openApp(t, Config{DB: allBackends[0].db(t)})
 	h := a.Handler()
@@ -65,11 +66,14 @@ func TestTokenGuessingThrottledPerIP(t *testing.T) {
 	for range 40 {
 		require.Equal(t, http.StatusUnauthorized, get(t, h, url).Status)
 	}
-	for i := range 31 {
-		r := get(t, h, url, bearer("aaaaaaaaaaaaaaaa|"+strings.Repeat("B", 43))...)
+	guess := bearer("aaaaaaaaaaaaaaaa|" + strings.Repeat("B", 43))
+	for i := range 30 {
+		r := get(t, h, url, guess...)
 		require.Equal(t, http.StatusUnauthorized, r.Status, "guess %d reaches the token check", i+1)
 	}
-	r := get(t, h, url, bearer(tok)...)
+	r := get(t, h, url, guess...)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "guess 31 is refused before the token check")
+	r = get(t, h, url, bearer(tok)...)
 	require.Equal(t, http.StatusTooManyRequests, r.Status, "the IP is refused before the token check")
 	require.Equal(t, `"guest";q=10;w=60`, r.Header.Get("RateLimit-Policy"))
 	require.Equal(t, "6", r.Header.Get("Retry-After"))
@@ -126,7 +130,7 @@ func TestGuestLimitBehindTrustedProxy(t *testing.T) {
 	tok, _ := mintToken(t, a, "initech", demoScopes...)
 	url := "http://initech.localhost/api/tenant"
 	guess := bearer("aaaaaaaaaaaaaaaa|" + strings.Repeat("B", 43))
-	for i := range 31 {
+	for i := range 30 {
 		// The client forges a different left-most hop every time; the
 		// proxy appends the address it saw.
 		xff := fmt.Sprintf("10.9.%d.%d, 198.51.100.9", i/200, i%200)
