@@ -240,7 +240,7 @@ and rolls back. --as-tenant restores the file's tenant into another one.
 func parseWithFile(fs *flag.FlagSet, args []string) (string, error) {
 	var files []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseQuiet(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.Usage()
 				return "", errHelp

@@ -73,6 +73,17 @@ func TestCLIUsage(t *testing.T) {
 			require.Contains(t, errOut, c.out, c.args)
 		}
 	}
+	// A bad flag of any subcommand is an error on stderr and nothing on
+	// stdout; --help prints the usage once, on stdout.
+	for _, cmd := range []string{"serve", "seed", "backup", "restore", "check", "health", "migrate"} {
+		code, out, errOut := runCLI(t, t.Context(), cmd, "--bogus")
+		require.Equal(t, 2, code, "%s --bogus: %s%s", cmd, out, errOut)
+		require.Empty(t, out, "%s --bogus prints nothing on stdout", cmd)
+		require.Contains(t, errOut, "flag provided but not defined: -bogus", cmd)
+		code, out, _ = runCLI(t, t.Context(), cmd, "--help")
+		require.Equal(t, 0, code, cmd)
+		require.Equal(t, 1, strings.Count(out, "Usage:"), "%s --help prints its usage once: %s", cmd, out)
+	}
 }
 
 // TestCLISeedAndServe: seed refuses to seed twice without --reset; serve

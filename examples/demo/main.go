@@ -167,7 +167,7 @@ func parseFlagsArg(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func parseOnly(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseQuiet(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.Usage()
 			return errHelp
@@ -175,4 +175,14 @@ func parseOnly(fs *flag.FlagSet, args []string) error {
 		return usagef("%v", err)
 	}
 	return nil
+}
+
+// parseQuiet is fs.Parse without its call of fs.Usage on a bad flag: the
+// usage goes to standard output on --help only (the caller prints it on
+// flag.ErrHelp), and a bad flag is one error line on standard error.
+func parseQuiet(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
+	return fs.Parse(args)
 }
