@@ -71,7 +71,7 @@ func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http
 	key := l.key(r, t.ID, hasTenant, blk)
 	if res, ok := l.blocks.get(key, l.opts.Now()); ok {
 		sc := l.pool.Get().(*scratch)
-		sc.req = Request{Key: key, Limit: pe.lim}
+		sc.req.reset(key, pe.lim)
 		sc.d = Decision{Result: res}
 		l.setHeaders(w.Header(), pe, sc, blk)
 		l.deny(w, r, t, hasTenant, sc, blk)
@@ -135,7 +135,7 @@ func (cw *chargeWriter) charge(code int) {
 	ctx := cw.r.Context()
 	sc := l.pool.Get().(*scratch)
 	defer l.pool.Put(sc)
-	sc.req = Request{Key: cw.key, Limit: cw.pe.lim}
+	sc.req.reset(cw.key, cw.pe.lim)
 	sc.d.Quotas = sc.quotas[:0]
 	if err := l.store.Take(ctx, &sc.req, &sc.d); err != nil {
 		if l.opts.OnError != nil {

@@ -181,7 +181,7 @@ func New(s Store, plans *Plans, opts *Options) *Limiter {
 // business, not Allow's.
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) (Result, error) {
 	sc := l.pool.Get().(*scratch)
-	sc.req = Request{Key: key, Limit: lim}
+	sc.req.reset(key, lim)
 	sc.d.Quotas = sc.quotas[:0]
 	err := l.store.Take(ctx, &sc.req, &sc.d)
 	r := sc.d.Result
@@ -242,7 +242,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	t, hasTenant, pe := l.subject(r)
 	sc := l.pool.Get().(*scratch)
 	blk := new(reqBlock)
-	sc.req = Request{Key: l.key(r, t.ID, hasTenant, blk), Limit: pe.lim}
+	sc.req.reset(l.key(r, t.ID, hasTenant, blk), pe.lim)
 	if hasTenant && l.opts.Quotas != nil {
 		sc.req.Quotas = l.opts.Quotas(t)
 	}

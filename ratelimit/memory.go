@@ -193,6 +193,7 @@ func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
 	s := m.shard(h)
 
 	s.mu.Lock()
+	now := m.clock()
 	g := &s.g
 	if !s.ready(req) {
 		var err error
@@ -202,7 +203,6 @@ func (m *Memory) Take(_ context.Context, req *Request, d *Decision) error {
 		}
 	}
 	n := int64(req.Units())
-	now := m.clock()
 	i := s.rate.find(h)
 	var tat int64
 	if i >= 0 {

