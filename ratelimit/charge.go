@@ -1,8 +1,6 @@
 package ratelimit
 
 import (
-	"math"
-	"math/bits"
 	"net/http"
 	"sync"
 	"time"
@@ -10,58 +8,132 @@ import (
 	"github.com/tenantkit/tenantkit/tenant"
 )
 
-// blockList remembers keys whose last charge was denied, until their
-// RetryAfter, so Charge mode can refuse them before the wrapped handler.
-// It holds at most max keys; when full it drops expired entries, and if
-// none have expired a new refusal is simply not remembered (the store still
-// denies that key's next charge).
+// blockList remembers keys refused in Charge mode (their last charge
+// took their last unit, or was denied) until a unit is back, so Charge
+// mode can refuse them before the wrapped handler.
+//
+// A refusal is remembered with the limit the key was charged under and the
+// key's state after that charge (its TAT, now + ResetAfter): when Plans
+// replace that limit, the end of the refusal is computed again from the
+// state under the new limit, so a key is neither refused while the store
+// would admit it nor let through while the store would deny it.
+//
+// It holds at most max keys. A refusal that finds it full drops expired
+// entries (a full sweep at most once per max/4 such refusals, so a full
+// list of live entries is not scanned on every refusal) and, if none has
+// expired, the refusal that ends first among a few drawn at random: that
+// key reaches the handler once more, is denied by the store and refused
+// again. A refusal that is not remembered would let every request of its
+// key reach the handler, as a charge is decided after the handler answers.
 type blockList struct {
-	mu  sync.RWMutex // read-locked on every request, write-locked on refusals
-	m   map[string]blocked
-	max int
+	mu        sync.RWMutex // read-locked on every request, write-locked on refusals
+	m         map[string]blocked
+	max       int
+	sweepWait int // refusals at capacity before the next full sweep
 }
 
 type blocked struct {
-	until time.Time
-	res   Result
+	until time.Time // end of the refusal under lim
+	tat   time.Time // the key's state after the charge: now + ResetAfter
+	lim   Limit     // the limit the key was charged under (the plan's, not a fallback's)
+	res   Result    // the refusal under lim, as of its start
+	// exact: res is the store's own decision; false for a degraded
+	// (fallback) one, whose state says nothing about another limit.
+	exact bool
 }
 
-func (b *blockList) get(key string, now time.Time) (Result, bool) {
+// evictSample is the number of entries a full block list compares to
+// choose the one it drops.
+const evictSample = 8
+
+// get returns the refusal of key at now under lim, the key's limit now.
+func (b *blockList) get(key string, now time.Time, lim Limit) (Result, bool) {
 	b.mu.RLock()
 	e, ok := b.m[key]
 	b.mu.RUnlock()
 	if !ok {
 		return Result{}, false
 	}
-	if !now.Before(e.until) {
+	r := e.res
+	until := e.until
+	if !sameLimit(e.lim, lim) {
+		// Plans replaced the limit: the key's state carries over, and a
+		// unit is back when that state allows one under lim.
+		until = time.Time{}
+		if e.exact {
+			if at, ok := nextUnitAt(lim, e.tat.UnixNano()); ok {
+				until = e.tat.Add(time.Duration(at - e.tat.UnixNano()))
+			}
+		}
+		r = Result{Limit: lim, ResetAfter: e.tat.Sub(now)}
+	}
+	if !now.Before(until) {
 		b.mu.Lock()
-		if cur, ok := b.m[key]; ok && !now.Before(cur.until) {
+		if cur, ok := b.m[key]; ok && cur == e {
 			delete(b.m, key)
 		}
 		b.mu.Unlock()
 		return Result{}, false
 	}
-	r := e.res
-	r.RetryAfter = e.until.Sub(now)
-	// Both waits shrink by the time elapsed since the refusal was stored.
-	r.ResetAfter = max(e.res.ResetAfter-(e.res.RetryAfter-r.RetryAfter), r.RetryAfter)
+	elapsed := e.res.RetryAfter - e.until.Sub(now)
+	r.RetryAfter = until.Sub(now)
+	if sameLimit(e.lim, lim) {
+		// Both waits shrink by the time elapsed since the refusal was stored.
+		r.ResetAfter = e.res.ResetAfter - elapsed
+	}
+	r.ResetAfter = max(r.ResetAfter, r.RetryAfter)
 	return r, true
 }
 
-func (b *blockList) put(key string, now time.Time, r Result) {
+// sameLimit reports whether a and b decide alike (names aside).
+func sameLimit(a, b Limit) bool {
+	return a.Rate == b.Rate && a.Period == b.Period && a.burst() == b.burst()
+}
+
+// put remembers that key, charged under lim, is refused from now for
+// r.RetryAfter; r.ResetAfter is the key's state after the charge. Of two
+// refusals of a key under one limit the later end is kept: charges that
+// race record their refusals in any order.
+func (b *blockList) put(key string, now time.Time, lim Limit, r Result, exact bool) {
+	e := blocked{until: now.Add(r.RetryAfter), tat: now.Add(r.ResetAfter), lim: lim, res: r, exact: exact}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.m[key]; !ok && len(b.m) >= b.max {
+	cur, ok := b.m[key]
+	if ok && sameLimit(cur.lim, lim) && !cur.until.Before(e.until) {
+		return
+	}
+	if !ok && len(b.m) >= b.max {
+		b.makeRoom(now)
+	}
+	b.m[key] = e
+}
+
+// makeRoom drops at least one entry of a full list; b.mu is held.
+func (b *blockList) makeRoom(now time.Time) {
+	if b.sweepWait--; b.sweepWait < 0 {
+		b.sweepWait = b.max / 4
 		for k, e := range b.m {
 			if !now.Before(e.until) {
 				delete(b.m, k)
 			}
 		}
-		if len(b.m) >= b.max {
+		if len(b.m) < b.max {
 			return
 		}
 	}
-	b.m[key] = blocked{until: now.Add(r.RetryAfter), res: r}
+	// Map iteration starts at a random place: which live refusal is
+	// dropped cannot be chosen by a client.
+	victim, n := "", 0
+	var end time.Time
+	for k, e := range b.m {
+		if n == 0 || e.until.Before(end) {
+			victim, end = k, e.until
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(b.m, victim)
 }
 
 // serveCharged is Handler in Charge mode.
@@ -69,7 +141,7 @@ func (l *Limiter) serveCharged(w http.ResponseWriter, r *http.Request, next http
 	t, hasTenant, pe := l.subject(r)
 	blk := new(reqBlock)
 	key := l.key(r, t.ID, hasTenant, blk)
-	if res, ok := l.blocks.get(key, l.opts.Now()); ok {
+	if res, ok := l.blocks.get(key, l.opts.Now(), pe.lim); ok {
 		sc := l.pool.Get().(*scratch)
 		sc.req.reset(key, pe.lim)
 		sc.d = Decision{Result: res}
@@ -152,7 +224,7 @@ func (cw *chargeWriter) charge(code int) {
 	}
 	l.setHeaders(h, cw.pe, sc, cw.blk)
 	if !sc.d.Allowed {
-		l.blocks.put(cw.key, l.opts.Now(), sc.d.Result)
+		l.blocks.put(cw.key, l.opts.Now(), cw.pe.lim, sc.d.Result, !sc.d.Degraded)
 		l.logDenial(cw.r, cw.t, cw.hasTenant, sc)
 	} else if now := l.opts.Now(); exhausted(&sc.d, now) {
 		// This charge took the key's last unit: the next one would be
@@ -162,7 +234,7 @@ func (cw *chargeWriter) charge(code int) {
 		res := sc.d.Result
 		res.Allowed = false
 		res.RetryAfter = untilNextUnit(&sc.d, now)
-		l.blocks.put(cw.key, now, res)
+		l.blocks.put(cw.key, now, cw.pe.lim, res, !sc.d.Degraded)
 	}
 	sc.req = Request{}
 }
@@ -174,21 +246,15 @@ func exhausted(d *Decision, now time.Time) bool {
 }
 
 // untilNextUnit returns how long after an admitted decision d one more unit
-// can be taken: for the limit, the time until its state has drained by one
-// emission interval below the burst window (ResetAfter less (Burst−1)
-// intervals, the intervals rounded down so the wait is never short), and
-// for each used-up enforcing quota the time until its next period. It is 0
-// when a unit is available now.
+// can be taken: for the limit, the time until its state (now + ResetAfter)
+// allows one more unit (nextUnitAt), and for each used-up enforcing quota
+// the time until its next period. It is 0 when a unit is available now.
 func untilNextUnit(d *Decision, now time.Time) time.Duration {
 	var wait time.Duration
-	if lim := d.Limit; d.Remaining <= 0 && lim.Rate > 0 && lim.Period > 0 {
-		// (Burst−1)·Period/Rate in 128 bits; a quotient past int64 means
-		// the burst window is longer than ResetAfter can be.
-		hi, lo := bits.Mul64(uint64(max(lim.EffectiveBurst()-1, 0)), uint64(lim.Period))
-		if hi < uint64(lim.Rate) {
-			if q, _ := bits.Div64(hi, lo, uint64(lim.Rate)); q <= math.MaxInt64 {
-				wait = d.ResetAfter - time.Duration(q)
-			}
+	if d.Remaining <= 0 && d.ResetAfter > 0 {
+		tat := now.UnixNano() + int64(d.ResetAfter)
+		if at, ok := nextUnitAt(d.Limit, tat); ok {
+			wait = time.Duration(at - now.UnixNano())
 		}
 	}
 	for _, q := range d.Quotas {
@@ -197,4 +263,25 @@ func untilNextUnit(d *Decision, now time.Time) time.Duration {
 		}
 	}
 	return max(wait, 0)
+}
+
+// nextUnitAt returns the first instant (ns since the Unix epoch) at which
+// a key whose state is tat can take one unit of lim, with the arithmetic
+// of Decide: the grid point (Burst−1) units before tat's. The answer is
+// exact for a store that keeps tat on Decide's grid, as Memory does; for
+// one that rounds its state up (redisstore, to whole microseconds) it is
+// at most two nanoseconds before the state's own point, far less than the
+// round trip that separates the store's decision from the caller's clock.
+// ok is false when lim is invalid or tat is before 1970.
+func nextUnitAt(lim Limit, tat int64) (at int64, ok bool) {
+	if tat < 0 || lim.Validate() != nil {
+		return 0, false
+	}
+	g := newGCRA(lim)
+	k, _ := g.index(tat)
+	j := k - (g.burst-1)*g.m
+	if j <= 0 {
+		return 0, true
+	}
+	return g.at(j), true
 }

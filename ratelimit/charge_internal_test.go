@@ -12,12 +12,13 @@ import (
 func TestBlockListWaitsShrink(t *testing.T) {
 	b := &blockList{m: map[string]blocked{}, max: 4}
 	t0 := time.Unix(1000, 0)
-	b.put("k", t0, Result{RetryAfter: 6 * time.Second, ResetAfter: 180 * time.Second})
-	r, ok := b.get("k", t0.Add(2*time.Second))
+	lim := Limit{Rate: 10, Period: time.Minute, Burst: 30}
+	b.put("k", t0, lim, Result{Limit: lim, RetryAfter: 6 * time.Second, ResetAfter: 180 * time.Second}, true)
+	r, ok := b.get("k", t0.Add(2*time.Second), lim)
 	require.True(t, ok)
 	require.Equal(t, 4*time.Second, r.RetryAfter)
 	require.Equal(t, 178*time.Second, r.ResetAfter)
-	_, ok = b.get("k", t0.Add(6*time.Second))
+	_, ok = b.get("k", t0.Add(6*time.Second), lim)
 	require.False(t, ok)
 }
 

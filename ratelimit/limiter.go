@@ -105,7 +105,11 @@ type Options struct {
 	// Once a charge takes a key's last unit (or is denied), requests on that
 	// key are refused with 429 until a unit is back, without reaching the
 	// wrapped handler, so sequential requests reach it at exactly the
-	// limit's rate (the limiter remembers up to 65,536 refused keys).
+	// limit's rate; when Plans replace the limit, a refused key's wait is
+	// that of its state under the new limit. The limiter remembers up to
+	// 65,536 refused keys: beyond that, a new refusal displaces the one
+	// ending first among a few drawn at random, and that key reaches the
+	// handler once more before it is refused again.
 	// Uncharged responses carry only RateLimit-Policy, and keep the headers
 	// of an inner limiter. Requests already in flight when a key is refused
 	// still complete, and a process learns that a key is spent only from its
