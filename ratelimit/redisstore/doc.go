@@ -106,8 +106,12 @@
 //     Options.Instances, with Decision.Degraded set and Result.Limit
 //     showing the local share. The rate share is exact: Rate/Instances per
 //     Period when Instances divides Rate, otherwise Rate per
-//     Instances·Period (1/min over 2 instances is 1 per 2 minutes each).
-//     Burst and quota Max shares are rounded down to at least 1. With
+//     Instances·Period (1/min over 2 instances is 1 per 2 minutes each),
+//     or 1 per ⌈Instances·Period/Rate⌉ when Instances·Period overflows.
+//     Burst and quota Max shares are rounded down to at least 1, and a
+//     share slower than one unit per 100 years (the longest burst window
+//     of a Limit) is one unit per 100 years, so every valid limit has a
+//     local share and FailLocal never fails a request for its limit. With
 //     Instances equal to the number of instances, the fleet admits the
 //     shared rate while Redis is away, plus at most one unit per instance
 //     when Burst or a quota is smaller than Instances. Local counts are not

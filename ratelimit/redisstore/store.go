@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,8 +84,8 @@ type Options struct {
 	// Instances is the number of processes sharing the Redis limit; under
 	// FailLocal each decides with 1/Instances of the rate (exactly: Rate
 	// divided when Instances divides it, otherwise Period multiplied, as
-	// the decision's Limit shows), of Burst and of quota Max (rounded
-	// down, at least 1). Default 1.
+	// the decision's Limit shows; at slowest one unit per 100 years), of
+	// Burst and of quota Max (rounded down, at least 1). Default 1.
 	Instances int
 
 	// BreakerThreshold is the number of consecutive failed decisions that
@@ -454,29 +455,53 @@ func (s *Store) fail(ctx context.Context, req *ratelimit.Request, d *ratelimit.D
 	return cause
 }
 
+// maxShareWindow is the longest burst window a ratelimit.Limit may have
+// (Limit.Validate): a local share slower than one unit per maxShareWindow
+// is one unit per maxShareWindow.
+const maxShareWindow = 100 * 365 * 24 * time.Hour
+
 // share returns req with its limit, burst and enforcing quota Max divided
 // by the number of instances n. The rate share is exact: Rate/n per Period
 // when n divides Rate, otherwise Rate per n·Period (1 per minute over 3
 // instances is 1 per 3 minutes each), so the fleet never admits more than
-// the limit's rate and loses no fraction of it. Burst and quota Max are
-// rounded down with at least 1 unit each, so with fewer units than
-// instances the fleet may admit up to one unit per instance. A request for
-// more units than the share's burst is rejected by the fallback, and Take
-// then returns the ErrUnavailable error.
+// the limit's rate and loses no fraction of it; when n·Period overflows an
+// int64, 1 per ⌈n·Period/Rate⌉ (under a nanosecond per unit slower). Burst
+// and quota Max are rounded down with at least 1 unit each, so with fewer
+// units than instances the fleet may admit up to one unit per instance. A
+// share slower than one unit per 100 years (the longest burst window a
+// Limit may have, possible only with a Burst below n) is one unit per 100
+// years, so every valid limit has a valid share. A request for more units
+// than the share's burst is rejected by the fallback, and Take then
+// returns the ErrUnavailable error.
 func (s *Store) share(req *ratelimit.Request) ratelimit.Request {
 	local := *req
 	n := s.instances
 	if n <= 1 {
 		return local
 	}
-	local.Limit.Burst = max(1, req.Limit.EffectiveBurst()/n)
+	lim := &local.Limit
+	lim.Burst = max(1, req.Limit.EffectiveBurst()/n)
 	switch {
 	case req.Limit.Rate%n == 0:
-		local.Limit.Rate = req.Limit.Rate / n
-	case req.Limit.Period > 0 && req.Limit.Period <= math.MaxInt64/time.Duration(n):
-		local.Limit.Period = req.Limit.Period * time.Duration(n)
-	default: // n·Period overflows: round the rate down instead
-		local.Limit.Rate = max(1, req.Limit.Rate/n)
+		lim.Rate = req.Limit.Rate / n
+	case req.Limit.Period <= math.MaxInt64/time.Duration(n):
+		lim.Period = req.Limit.Period * time.Duration(n)
+	default: // n·Period overflows: one unit per ⌈n·Period/Rate⌉
+		hi, lo := bits.Mul64(uint64(n), uint64(req.Limit.Period))
+		lo, carry := bits.Add64(lo, uint64(req.Limit.Rate-1), 0)
+		hi += carry
+		lim.Rate, lim.Period = 1, maxShareWindow+1 // past the window: clamped below
+		if hi < uint64(req.Limit.Rate) {
+			if q, _ := bits.Div64(hi, lo, uint64(req.Limit.Rate)); q <= math.MaxInt64 {
+				lim.Period = time.Duration(q)
+			}
+		}
+	}
+	if lim.Validate() != nil {
+		// Only a burst window past 100 years: Rate, Period and Burst are
+		// positive and the emission interval is not shorter than the
+		// shared limit's.
+		lim.Rate, lim.Period, lim.Burst = 1, maxShareWindow, 1
 	}
 	if len(req.Quotas) > 0 {
 		local.Quotas = make([]ratelimit.Quota, len(req.Quotas))
