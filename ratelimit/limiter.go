@@ -68,7 +68,8 @@ type Options struct {
 	// Quotas returns the daily and monthly quotas counted (and, with
 	// Max > 0, enforced) for a tenant's requests, in the same atomic
 	// decision as the rate limit. Called once per tenant request; nil
-	// means none. Guests have no quotas.
+	// means none. Guests have no quotas, and Charge mode counts none: its
+	// charges are the limit's only.
 	Quotas func(t tenant.Tenant) []Quota
 
 	// FailPolicy applies when the Store returns an error. Default FailOpen.
