@@ -65,7 +65,7 @@ func (b *blockList) get(key string, now time.Time, lim Limit) (Result, bool) {
 				until = e.tat.Add(time.Duration(at - e.tat.UnixNano()))
 			}
 		}
-		r = Result{Limit: lim, ResetAfter: e.tat.Sub(now)}
+		r = Result{Limit: lim}
 	}
 	if !now.Before(until) {
 		b.mu.Lock()
@@ -75,13 +75,10 @@ func (b *blockList) get(key string, now time.Time, lim Limit) (Result, bool) {
 		b.mu.Unlock()
 		return Result{}, false
 	}
-	elapsed := e.res.RetryAfter - e.until.Sub(now)
+	// Both waits are measured from now: the refusal's end and the key's
+	// state (under any limit, the bucket is full again at tat).
 	r.RetryAfter = until.Sub(now)
-	if sameLimit(e.lim, lim) {
-		// Both waits shrink by the time elapsed since the refusal was stored.
-		r.ResetAfter = e.res.ResetAfter - elapsed
-	}
-	r.ResetAfter = max(r.ResetAfter, r.RetryAfter)
+	r.ResetAfter = max(e.tat.Sub(now), r.RetryAfter)
 	return r, true
 }
 
@@ -223,26 +220,21 @@ func (cw *chargeWriter) charge(code int) {
 		return
 	}
 	l.setHeaders(h, cw.pe, sc, cw.blk)
+	now := l.opts.Now()
 	if !sc.d.Allowed {
-		l.blocks.put(cw.key, l.opts.Now(), cw.pe.lim, sc.d.Result, !sc.d.Degraded)
+		l.blocks.put(cw.key, now, cw.pe.lim, sc.d.Result, !sc.d.Degraded)
 		l.logDenial(cw.r, cw.t, cw.hasTenant, sc)
-	} else if now := l.opts.Now(); exhausted(&sc.d, now) {
+	} else if wait := untilNextUnit(&sc.d, now); wait > 0 {
 		// This charge took the key's last unit: the next one would be
 		// denied, so the key is refused from now until a unit is back,
 		// and the request that would be denied never reaches the
 		// handler.
 		res := sc.d.Result
 		res.Allowed = false
-		res.RetryAfter = untilNextUnit(&sc.d, now)
+		res.RetryAfter = wait
 		l.blocks.put(cw.key, now, cw.pe.lim, res, !sc.d.Degraded)
 	}
 	sc.req = Request{}
-}
-
-// exhausted reports whether an admitted decision left no unit: the limit
-// has none remaining, or an enforcing quota is used up.
-func exhausted(d *Decision, now time.Time) bool {
-	return untilNextUnit(d, now) > 0
 }
 
 // untilNextUnit returns how long after an admitted decision d one more unit

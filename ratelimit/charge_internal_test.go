@@ -23,8 +23,8 @@ func TestBlockListWaitsShrink(t *testing.T) {
 }
 
 // TestUntilNextUnit: after an admitted decision that took the last unit,
-// one unit is back after ResetAfter less (Burst−1) emission intervals, or
-// at the next period of a used-up quota, whichever is later.
+// one unit is back when the state allows one more unit on Decide's grid,
+// or at the next period of a used-up quota, whichever is later.
 func TestUntilNextUnit(t *testing.T) {
 	now := time.Unix(1000, 0)
 	lim := Limit{Rate: 10, Period: time.Minute, Burst: 30}
@@ -36,7 +36,7 @@ func TestUntilNextUnit(t *testing.T) {
 	require.Equal(t, time.Hour, untilNextUnit(&d, now), "the quota is used up")
 	d.Quotas[0].Quota.Max = 0
 	require.Zero(t, untilNextUnit(&d, now), "a counting quota never blocks")
-	// 7 per second: the intervals are rounded down so the wait is never short.
+	// 7 per second: the wait ends on Decide's grid, where the store admits again.
 	d = Decision{Result: Result{Allowed: true, Limit: Limit{Rate: 7, Period: time.Second}, ResetAfter: time.Second}}
 	require.Equal(t, time.Second-time.Duration(6*int64(time.Second)/7), untilNextUnit(&d, now))
 }

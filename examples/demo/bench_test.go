@@ -53,6 +53,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// benchDataPath opens the benchmark database and returns the demo's data
+// path: tenant resolution in front of the routes, without the token check,
+// rate limits and monitor of compose. The App closes when b ends.
+func benchDataPath(b *testing.B) http.Handler {
+	a, err := Open(b.Context(), Config{DB: benchDB(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	return tenant.NewMiddleware(a.resolver(), a.Directory, nil).Handler(a.routes())
+}
+
 // BenchmarkGetPropertiesPage measures GET /t/acme/api/properties (one page
 // of 25 with its total) on a medium SQLite seed, in-process, from parallel
 // clients: tenant resolution (cached directory), the tenant-scoped
@@ -60,12 +72,7 @@ func TestMain(m *testing.M) {
 // of compose are left out: the plan limit would turn a benchmark into 429s,
 // and each part has its own benchmarks in its package.
 func BenchmarkGetPropertiesPage(b *testing.B) {
-	a, err := Open(b.Context(), Config{DB: benchDB(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
-	h := tenant.NewMiddleware(a.resolver(), a.Directory, nil).Handler(a.routes())
+	h := benchDataPath(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -87,12 +94,7 @@ func BenchmarkGetPropertiesPage(b *testing.B) {
 // all clients; reported beside it: req/s, and p50-ms and p99-ms, the
 // latency one client saw.
 func BenchmarkPropertiesPageLoopback(b *testing.B) {
-	a, err := Open(b.Context(), Config{DB: benchDB(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(tenant.NewMiddleware(a.resolver(), a.Directory, nil).Handler(a.routes()))
+	srv := httptest.NewServer(benchDataPath(b))
 	defer srv.Close()
 	const perProc = 8
 	clients := perProc * runtime.GOMAXPROCS(0)

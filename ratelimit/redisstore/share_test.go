@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantkit/tenantkit/ratelimit"
@@ -28,15 +27,9 @@ func TestFailLocalShareIsExact(t *testing.T) {
 		{rate: 10, instances: 2, period: time.Minute, localRate: 5},
 	} {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		clock := func() time.Time { return now }
 		stores := make([]*redisstore.Store, tc.instances)
 		for i := range stores {
-			// Nothing listens on port 1: every decision is local.
-			c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true, MaxRetries: -1})
-			t.Cleanup(func() { c.Close() })
-			stores[i] = redisstore.New(c, &redisstore.Options{
-				FailPolicy: redisstore.FailLocal, Instances: tc.instances, Now: clock,
-			})
+			stores[i] = downStore(t, tc.instances, &now)
 		}
 		lim := ratelimit.Limit{Name: "l", Rate: tc.rate, Period: time.Minute}
 		const minutes = 60
