@@ -84,7 +84,11 @@
 //
 // A Quota counts admitted units per calendar day or month in a time zone
 // (per tenant; UTC by default): the day starts at local midnight, the month
-// on the 1st at local midnight, and DST days are 23 or 25 hours long.
+// on the 1st at local midnight, and DST days are 23 or 25 hours long. Where
+// a zone change skips midnight, the day starts at the first instant it has;
+// where it repeats midnight, at the first one; where it sets the clock back
+// across midnight, the new day has begun and goes on until the next
+// midnight (Quota.PeriodBounds; both stores use it).
 // Counting happens in the same atomic step as the rate limit, and only for
 // admitted requests. With Max > 0 the quota is enforced: a request that
 // would exceed it is denied with RetryAfter up to the next period, and the

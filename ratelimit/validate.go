@@ -123,30 +123,70 @@ func (r *Request) Validate() error {
 // time.Date normalizes days that a DST change makes 23 or 25 hours long.
 // Where a DST change skips midnight (America/Santiago, America/Asuncion,
 // Asia/Beirut), the day starts at the first instant that exists on it, the
-// end of the skipped hour, so start ≤ t < next always holds.
+// end of the skipped hour. Where a change back repeats midnight (Asia/Amman
+// until 2022, Antarctica/Casey in 2023), the day starts at the first
+// midnight, and where it sets the clock back across midnight (00:01 to
+// 23:01, America/St_Johns until 2011), the day that had begun goes on until
+// the next midnight. So start ≤ t < next always holds, and the period after
+// [start, next) starts at next.
 func (q Quota) PeriodBounds(t time.Time) (start, next time.Time) {
 	loc := q.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	lt := t.In(loc)
-	y, m, d := lt.Date()
+	y, m, d := t.In(loc).Date()
 	if q.Period == Month {
-		return midnight(y, m, 1, loc), midnight(y, m+1, 1, loc)
+		d = 1
 	}
-	return midnight(y, m, d, loc), midnight(y, m, d+1, loc)
+	start, next = midnight(y, m, d, loc), q.after(y, m, d, loc)
+	if !t.Before(next) {
+		// The clock went back across midnight: the local date is the
+		// previous one again, but its next day has begun.
+		y, m, d = next.Date()
+		start, next = next, q.after(y, m, d, loc)
+	}
+	return start, next
+}
+
+// after returns the start of the period after the one that starts on the
+// local date y-m-d.
+func (q Quota) after(y int, m time.Month, d int, loc *time.Location) time.Time {
+	if q.Period == Month {
+		return midnight(y, m+1, 1, loc)
+	}
+	return midnight(y, m, d+1, loc)
 }
 
 // midnight returns the first instant of the local date y-m-d (normalized
-// like time.Date). For a midnight that a DST change skips, time.Date may
-// answer an instant of the day before (23:00 of the old offset); the day
-// then begins where that zone period ends, at the transition.
+// like time.Date). For a midnight that a zone change skips, time.Date
+// answers an instant of an earlier day (23:00 of the old offset, or for
+// Pacific/Apia's skipped 2011-12-30 the day before at 00:00); the day then
+// begins where that zone period ends, at the transition. For a midnight
+// that a change back repeats, time.Date may answer the second one; the day
+// begins at the first, an offset change earlier.
 func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
-	if t.Hour() >= 12 { // landed on the previous day
-		_, end := t.ZoneBounds()
-		if !end.IsZero() {
-			t = end
+	if ty, tm, td := t.Date(); ty != y || tm != m || td != d {
+		y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date() // normalized
+		if ty != y || tm != m || td != d {                        // landed on an earlier day
+			if _, end := t.ZoneBounds(); !end.IsZero() {
+				t = end
+			}
+			return t
+		}
+	}
+	// A repeated midnight is at most one offset change (under a day) after
+	// the change back: further from it, nothing to look up.
+	if begin, _ := t.ZoneBounds(); !begin.IsZero() && t.Sub(begin) < 48*time.Hour {
+		_, was := begin.Add(-time.Nanosecond).Zone()
+		if _, is := t.Zone(); was > is {
+			// The clock went back at begin: the same wall time was read
+			// (was − is) seconds earlier, if that is before begin.
+			if e := t.Add(-time.Duration(was-is) * time.Second); e.Before(begin) {
+				if ey, em, ed := e.Date(); ey == t.Year() && em == t.Month() && ed == t.Day() && e.Hour() == 0 && e.Minute() == 0 && e.Second() == 0 {
+					t = e
+				}
+			}
 		}
 	}
 	return t

@@ -96,39 +96,6 @@ func appendQuotaKey(dst []byte, name string, p ratelimit.QuotaPeriod, start time
 	return dst
 }
 
-// periodStart is the start of the calendar period containing t, in loc.
-func periodStart(t time.Time, p ratelimit.QuotaPeriod, loc *time.Location) time.Time {
-	y, m, d := t.In(loc).Date()
-	if p == ratelimit.Month {
-		return midnight(y, m, 1, loc)
-	}
-	return midnight(y, m, d, loc)
-}
-
-// periodAfter is the start of the period after the one starting at start.
-func periodAfter(start time.Time, p ratelimit.QuotaPeriod, loc *time.Location) time.Time {
-	y, m, d := start.In(loc).Date()
-	if p == ratelimit.Month {
-		return midnight(y, m+1, 1, loc)
-	}
-	return midnight(y, m, d+1, loc) // time.Date normalizes month ends and Feb 29
-}
-
-// midnight is the first instant of day y-m-d (normalized) in loc: local
-// midnight, or where a DST change skips midnight (America/Santiago,
-// Asia/Beirut) the end of the skipped hour. time.Date answers such a
-// midnight with an instant of the previous day, which would name the new
-// day's counter after the old day, so that the day never resets.
-func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
-	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
-	if t.Hour() >= 12 { // landed on the previous day
-		if _, end := t.ZoneBounds(); !end.IsZero() {
-			t = end
-		}
-	}
-	return t
-}
-
 // quotaSpan is what the script needs for one quota: two candidate periods and
 // the instant (by the Redis clock) at which the later takes over. Far from a
 // boundary both candidates are the current period.
@@ -142,22 +109,20 @@ type quotaSpan struct {
 // skew of a boundary the Redis server's clock decides, so every process,
 // whatever its own clock, moves to the new period at the same instant.
 func spanFor(q *ratelimit.Quota, now time.Time, skew time.Duration) quotaSpan {
-	loc := q.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	start := periodStart(now, q.Period, loc)
-	end := periodAfter(start, q.Period, loc)
+	// PeriodBounds is the memory store's calendar too, so both stores agree
+	// on every day, DST changes that skip or repeat midnight included.
+	start, end := q.PeriodBounds(now)
 	var s quotaSpan
 	switch {
 	case skew > 0 && now.Before(start.Add(skew)):
-		prev := periodStart(start.Add(-time.Nanosecond), q.Period, loc)
+		prev, _ := q.PeriodBounds(start.Add(-time.Nanosecond))
 		s.earlierStart, s.earlierEnd = prev, start
 		s.laterStart, s.laterEnd = start, end
 		s.boundary = start
 	case skew > 0 && !now.Before(end.Add(-skew)):
+		_, after := q.PeriodBounds(end)
 		s.earlierStart, s.earlierEnd = start, end
-		s.laterStart, s.laterEnd = end, periodAfter(end, q.Period, loc)
+		s.laterStart, s.laterEnd = end, after
 		s.boundary = end
 	default:
 		s.earlierStart, s.earlierEnd = start, end
