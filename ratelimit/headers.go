@@ -47,7 +47,11 @@ func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Second - 1) / time.Second)
+	s := int64(d / time.Second) // d + time.Second - 1 would overflow near the largest Duration
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 // appendPolicy appends one RateLimit-Policy item: name;q=quota;w=window.

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"bytes"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -206,4 +207,26 @@ func TestHandlerDenialLoggerDisabled(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Equal(t, "30", w.Header().Get("Retry-After"))
 	require.Zero(t, logs.Len())
+}
+
+// Seconds in the headers are rounded up without overflowing, also for the
+// longest Period a Limit can have: the window is ⌈MaxInt64 ns⌉ seconds, not
+// a wrapped 1, and the denial's Retry-After is the emission interval rounded
+// up.
+func TestHandlerHeadersLongestPeriod(t *testing.T) {
+	set := ratelimit.DefaultPlanSet()
+	set.Plans["slow"] = ratelimit.Limit{Name: "slow", Rate: 7, Period: math.MaxInt64, Burst: 1}
+	h := newHarness(t, set, nil)
+	w := h.do(tenantReq("acme", "slow"))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, `"slow";q=7;w=9223372037`, w.Header().Get("RateLimit-Policy"))
+	rateHeaders(t, w)
+	w = h.do(tenantReq("acme", "slow"))
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	interval := time.Duration(math.MaxInt64 / 7)
+	want := int64(interval / time.Second)
+	if interval%time.Second != 0 {
+		want++
+	}
+	require.Equal(t, strconv.FormatInt(want, 10), w.Header().Get("Retry-After"))
 }
