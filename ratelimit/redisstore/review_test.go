@@ -248,6 +248,23 @@ func TestFrozenServerBreaker(t *testing.T) {
 		r := req
 		return s.Take(context.Background(), &r, &d) == nil && !d.Degraded
 	}, 10*time.Second, 50*time.Millisecond, "recovers once the server runs again")
+
+	// Recovered means closed: concurrent callers all reach Redis again,
+	// not one probe at a time.
+	sent = h.cmds.Load()
+	var degraded atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			var d ratelimit.Decision
+			r := req
+			if err := s.Take(context.Background(), &r, &d); err != nil || d.Degraded {
+				degraded.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, degraded.Load(), "decisions answered by the fail policy after recovery")
+	require.EqualValues(t, 16, h.cmds.Load()-sent, "every concurrent decision went to Redis")
 }
 
 // evalCounter counts script calls only (not the handshake of new connections).

@@ -3,7 +3,11 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/testenv"
 	"github.com/tenantkit/tenantkit/ratelimit"
 	"github.com/tenantkit/tenantkit/ratelimit/redisstore"
+	"github.com/tenantkit/tenantkit/tenant"
 )
 
 func TestConformanceMiniredis(t *testing.T) {
@@ -281,4 +286,50 @@ func TestExactAcrossStoresWithDenyCache(t *testing.T) {
 		}
 		return redisstore.New(c, opts)
 	}, testenv.Name("tenant"))
+}
+
+// 50 separate Limiters, each over its own Store and client, share one
+// Redis: 1,000 requests of one basic-plan tenant (100/min) from 50
+// goroutines through their Handlers get exactly the limit's 200s (plus a
+// unit per refill interval the run lasted), the rest 429, and no error.
+func TestExactAcross50LimitersRedis(t *testing.T) {
+	c, prefix := testenv.RedisClient(t)
+	addr := c.Options().Addr
+	id := tenant.ID(testenv.Name("tenant"))
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	handlers := make([]http.Handler, 50)
+	for i := range handlers {
+		own := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = own.Close() })
+		l := ratelimit.New(redisstore.New(own, generous(prefix)), nil, &ratelimit.Options{
+			FailPolicy: ratelimit.FailClosed, Logger: slog.New(slog.DiscardHandler),
+		})
+		handlers[i] = l.Handler(ok)
+	}
+	var codes [600]atomic.Int64
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for _, h := range handlers {
+		wg.Go(func() {
+			<-gate
+			for range 20 {
+				r := httptest.NewRequest(http.MethodGet, "/api/meters", nil)
+				r = r.WithContext(tenant.NewContext(r.Context(), tenant.Tenant{ID: id, Plan: "basic", Status: tenant.StatusActive}))
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code < len(codes) {
+					codes[w.Code].Add(1)
+				}
+			}
+		})
+	}
+	began := time.Now()
+	close(gate)
+	wg.Wait()
+	elapsed := time.Since(began)
+	admitted, denied := codes[http.StatusOK].Load(), codes[http.StatusTooManyRequests].Load()
+	require.Equal(t, int64(1000), admitted+denied, "every answer is 200 or 429 (503s: %d)", codes[http.StatusServiceUnavailable].Load())
+	most := 100 + int64(elapsed/(time.Minute/100))
+	require.GreaterOrEqual(t, admitted, int64(100), "the whole burst admitted across 50 limiters")
+	require.LessOrEqual(t, admitted, most, "never more than the limit allows over %v across 50 limiters", elapsed)
 }
