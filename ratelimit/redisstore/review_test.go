@@ -230,15 +230,7 @@ func TestFrozenServerBreaker(t *testing.T) {
 
 	time.Sleep(cooldown + 50*time.Millisecond)
 	sent = h.cmds.Load()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			var d ratelimit.Decision
-			r := req
-			_ = s.Take(context.Background(), &r, &d)
-		})
-	}
-	wg.Wait()
+	concurrentTakes(s, req, 16)
 	require.EqualValues(t, 1, h.cmds.Load()-sent, "half-open: one probe among 16 concurrent callers")
 
 	require.NoError(t, proc.Process.Signal(syscall.SIGCONT))
@@ -252,8 +244,16 @@ func TestFrozenServerBreaker(t *testing.T) {
 	// Recovered means closed: concurrent callers all reach Redis again,
 	// not one probe at a time.
 	sent = h.cmds.Load()
+	require.Zero(t, concurrentTakes(s, req, 16), "decisions answered by the fail policy after recovery")
+	require.EqualValues(t, 16, h.cmds.Load()-sent, "every concurrent decision went to Redis")
+}
+
+// concurrentTakes makes n decisions on req at once and returns how many
+// failed or were degraded (answered by the fail policy).
+func concurrentTakes(s ratelimit.Store, req ratelimit.Request, n int) int64 {
 	var degraded atomic.Int64
-	for range 16 {
+	var wg sync.WaitGroup
+	for range n {
 		wg.Go(func() {
 			var d ratelimit.Decision
 			r := req
@@ -263,8 +263,7 @@ func TestFrozenServerBreaker(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.Zero(t, degraded.Load(), "decisions answered by the fail policy after recovery")
-	require.EqualValues(t, 16, h.cmds.Load()-sent, "every concurrent decision went to Redis")
+	return degraded.Load()
 }
 
 // evalCounter counts script calls only (not the handshake of new connections).
