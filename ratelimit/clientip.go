@@ -20,7 +20,13 @@ import (
 // becomes a key and never spreads a client over many keys.
 //
 // IPv6 clients are grouped by their /64, the block one subscriber usually
-// controls; IPv4 addresses (and IPv4-mapped IPv6) stand alone.
+// controls; IPv4 addresses (and IPv4-mapped IPv6) stand alone. So do IPv4
+// clients reaching the service through NAT64 under the well-known prefix
+// 64:ff9b::/96 (RFC 6052): each is keyed by the IPv4 address embedded in
+// its last 32 bits, as if it had come over IPv4, rather than all of them
+// sharing the gateway's /64. (Operator-chosen NAT64 prefixes, such as
+// 64:ff9b:1::/48, place the address as the operator configured, and are
+// grouped by /64 like any IPv6 block.)
 type ClientIP struct {
 	trusted []netip.Prefix
 }
@@ -93,8 +99,8 @@ func (c *ClientIP) Addr(r *http.Request) (netip.Addr, bool) {
 	return client, true
 }
 
-// Prefix returns the block r's client is limited as: its /32 (IPv4) or
-// /64 (IPv6).
+// Prefix returns the block r's client is limited as: its /32 (IPv4, also
+// when embedded in the NAT64 well-known prefix) or /64 (IPv6).
 func (c *ClientIP) Prefix(r *http.Request) (netip.Prefix, bool) {
 	a, ok := c.Addr(r)
 	if !ok {
@@ -107,9 +113,17 @@ func prefixOf(a netip.Addr) netip.Prefix {
 	if a.Is4() {
 		return netip.PrefixFrom(a, 32)
 	}
+	if nat64WellKnown.Contains(a) {
+		b := a.As16()
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte(b[12:])), 32)
+	}
 	p, _ := a.Prefix(64)
 	return p
 }
+
+// nat64WellKnown is the NAT64 well-known prefix of RFC 6052: an IPv4
+// address in its last 32 bits.
+var nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")
 
 // parseHop parses one address as it appears in RemoteAddr or a
 // X-Forwarded-For hop: "1.2.3.4", "1.2.3.4:5678", "2001:db8::1",

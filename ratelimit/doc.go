@@ -135,7 +135,9 @@
 // configured (NewClientIP), in which case the right-most untrusted
 // X-Forwarded-For hop. X-Forwarded-For is never trusted from a connection
 // that is not a trusted proxy: a client that forges it still shares one
-// budget. IPv6 clients are keyed by their /64.
+// budget. IPv6 clients are keyed by their /64, except that an IPv4 client
+// behind NAT64's well-known prefix (64:ff9b::/96) is keyed by its IPv4
+// address.
 //
 // Before authentication every request is a guest: a limiter with
 // KeyBy ByClientIP limits all of them by client IP with the Guest limit.

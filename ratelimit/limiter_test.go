@@ -160,6 +160,14 @@ func TestHandlerGuestByIP(t *testing.T) {
 	}
 	require.Equal(t, http.StatusTooManyRequests, h.do(guest("[2001:db8:1:2:ffff::9]:443")).Code, "same /64")
 	require.Equal(t, http.StatusOK, h.do(guest("[2001:db8:1:3::1]:443")).Code, "another /64")
+
+	// IPv4 clients behind a NAT64 gateway (64:ff9b::/96) are keyed by their
+	// IPv4 address: the same budget as over IPv4, one each.
+	require.Equal(t, http.StatusTooManyRequests, h.do(guest("[64:ff9b::cb00:7109]:443")).Code, "203.0.113.9 over NAT64")
+	for range 10 {
+		require.Equal(t, http.StatusOK, h.do(guest("[64:ff9b::cb00:710b]:443")).Code, "203.0.113.11 over NAT64")
+	}
+	require.Equal(t, http.StatusOK, h.do(guest("[64:ff9b::cb00:710c]:443")).Code, "another IPv4 client of the same gateway")
 }
 
 func TestHandlerPlans(t *testing.T) {
@@ -312,6 +320,16 @@ func TestClientIPAddr(t *testing.T) {
 	r.RemoteAddr = "[2001:db8:aa:bb:cc::1]:1"
 	p, _ = zero.Prefix(r)
 	require.Equal(t, "2001:db8:aa:bb::/64", p.String())
+	// NAT64 (well-known prefix): the embedded IPv4 client, as if over IPv4.
+	r.RemoteAddr = "[64:ff9b::c633:6407]:1"
+	p, _ = zero.Prefix(r)
+	require.Equal(t, "198.51.100.7/32", p.String())
+	r.RemoteAddr = "[64:ff9b::c633:6408]:1"
+	p, _ = zero.Prefix(r)
+	require.Equal(t, "198.51.100.8/32", p.String(), "two IPv4 clients behind one NAT64 gateway are two keys")
+	r.RemoteAddr = "[64:ff9b:1::c633:6407]:1" // an operator's prefix: grouped by /64
+	p, _ = zero.Prefix(r)
+	require.Equal(t, "64:ff9b:1::/64", p.String())
 }
 
 func TestHandlerQuotas(t *testing.T) {
