@@ -112,7 +112,10 @@
 // retried (the Retry-After value). X-RateLimit-Reset is t (delta seconds;
 // Options.ResetUnix makes it a Unix time). Enforcing quotas add a second
 // list member, e.g. "api_calls/day";q=10000;w=86400 and
-// "api_calls/day";r=12;t=3600. A denial answers 429 Too Many Requests,
+// "api_calls/day";r=12;t=3600. A quota's w is nominal, the same on every
+// response: 86400 for a day and 2592000 (30 days) for a month, whatever the
+// calendar period's real length (a DST day, a month of 28 to 31 days); its
+// t, the seconds until the period resets, is exact. A denial answers 429 Too Many Requests,
 // Retry-After: ⌈RetryAfter⌉ seconds, and
 // {"error":"rate limit exceeded","retry_after":N} (or application/problem+json
 // with Options.ProblemJSON), and is logged once at WARN through the injected
