@@ -115,8 +115,8 @@
 // "api_calls/day";r=12;t=3600. A quota's w is nominal, the same on every
 // response: 86400 for a day and 2592000 (30 days) for a month, whatever the
 // calendar period's real length (a DST day, a month of 28 to 31 days); its
-// t, the seconds until the period resets, is exact. A denial answers 429 Too Many Requests,
-// Retry-After: ⌈RetryAfter⌉ seconds, and
+// t, the seconds until the period resets, is exact. A denial answers 429
+// Too Many Requests, Retry-After: ⌈RetryAfter⌉ seconds, and
 // {"error":"rate limit exceeded","retry_after":N} (or application/problem+json
 // with Options.ProblemJSON), and is logged once at WARN through the injected
 // slog.Logger with tenant_id ("guest" for guests), ip, user_agent, attempts

@@ -162,32 +162,46 @@ func (q Quota) after(y int, m time.Month, d int, loc *time.Location) time.Time {
 // answers an instant of an earlier day (23:00 of the old offset, or for
 // Pacific/Apia's skipped 2011-12-30 the day before at 00:00); the day then
 // begins where that zone period ends, at the transition. For a midnight
-// that a change back repeats, time.Date may answer the second one; the day
-// begins at the first, an offset change earlier.
+// that a change back repeats, the day begins at the first one
+// (firstOfRepeated).
 func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
-	if ty, tm, td := t.Date(); ty != y || tm != m || td != d {
-		y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date() // normalized
-		if ty != y || tm != m || td != d {                        // landed on an earlier day
-			if _, end := t.ZoneBounds(); !end.IsZero() {
-				t = end
-			}
-			return t
-		}
+	if ty, tm, td := t.Date(); ty == y && tm == m && td == d {
+		return firstOfRepeated(t)
 	}
-	// A repeated midnight is at most one offset change (under a day) after
-	// the change back: further from it, nothing to look up.
-	if begin, _ := t.ZoneBounds(); !begin.IsZero() && t.Sub(begin) < 48*time.Hour {
-		_, was := begin.Add(-time.Nanosecond).Zone()
-		if _, is := t.Zone(); was > is {
-			// The clock went back at begin: the same wall time was read
-			// (was − is) seconds earlier, if that is before begin.
-			if e := t.Add(-time.Duration(was-is) * time.Second); e.Before(begin) {
-				if ey, em, ed := e.Date(); ey == t.Year() && em == t.Month() && ed == t.Day() && e.Hour() == 0 && e.Minute() == 0 && e.Second() == 0 {
-					t = e
-				}
-			}
-		}
+	// t's date differs from y-m-d: either y-m-d was out of range (the 32nd,
+	// month 13) and t is its normalized date, or t landed on an earlier day.
+	ny, nm, nd := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date()
+	if ty, tm, td := t.Date(); ty == ny && tm == nm && td == nd {
+		return firstOfRepeated(t)
+	}
+	if _, end := t.ZoneBounds(); !end.IsZero() {
+		return end
 	}
 	return t
+}
+
+// firstOfRepeated returns the first instant that reads as t's wall time
+// where a change back just before t repeats it (time.Date may answer the
+// second), and otherwise t.
+func firstOfRepeated(t time.Time) time.Time {
+	begin, _ := t.ZoneBounds()
+	// A repeated wall time is at most one offset change (under a day)
+	// after the change back: further from it, nothing to look up.
+	if begin.IsZero() || t.Sub(begin) >= 48*time.Hour {
+		return t
+	}
+	_, was := begin.Add(-time.Nanosecond).Zone()
+	_, is := t.Zone()
+	if was <= is {
+		return t // the clock did not go back at begin
+	}
+	// The clock went back at begin: the same wall time was read (was − is)
+	// seconds earlier if that instant is still at the old offset (before
+	// begin, with no other change in between).
+	e := t.Add(-time.Duration(was-is) * time.Second)
+	if _, off := e.Zone(); off != was {
+		return t
+	}
+	return e
 }
